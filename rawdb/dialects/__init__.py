@@ -1,0 +1,20 @@
+"""Dialect selection: the URL's scheme picks the one module that imports a driver."""
+
+from __future__ import annotations
+
+from rawdb.config import DatabaseURL, PoolOptions
+from rawdb.dialects.base import Dialect
+
+
+def dialect_for(url: DatabaseURL, options: PoolOptions) -> Dialect:
+    if url.dialect == "sqlite":
+        from rawdb.dialects.sqlite import SQLiteDialect
+
+        return SQLiteDialect(url, options)
+    if url.dialect == "postgresql":
+        from rawdb.dialects.postgresql import PostgresDialect
+
+        return PostgresDialect(url, options)
+    from rawdb.dialects.mysql import MySQLDialect
+
+    return MySQLDialect(url, options)

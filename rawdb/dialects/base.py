@@ -1,0 +1,207 @@
+"""The interface every dialect implements: the only seam between rawdb and a driver.
+
+The pool and the session objects speak to a `DriverConnection` (run SQL, begin and
+end transactions, ping, close) and ask their `Dialect` for everything that differs
+between databases (BEGIN text, placeholder style, how values are adapted, which
+driver error is which rawdb error). Nothing outside ``rawdb/dialects`` imports a
+driver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Literal
+
+import msgspec
+
+from rawdb.config import DatabaseURL, PoolOptions
+from rawdb.errors import ConfigError, RawDBError
+from rawdb.mapping import ValueProfile
+from rawdb.sql import ParamStyle
+
+Role = Literal["writer", "reader", "any"]
+Columns = tuple[str, ...]
+
+ISOLATION_LEVELS = ("read committed", "repeatable read", "serializable")
+
+_json_encode = msgspec.json.encode
+
+
+def json_text(value: Any) -> str:
+    return _json_encode(value).decode()
+
+
+class DriverConnection(ABC):
+    """One open driver connection. Arguments are already in bind order and adapted."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    async def execute(self, sql: str, args: Sequence[Any]) -> int: ...
+
+    @abstractmethod
+    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> int: ...
+
+    @abstractmethod
+    async def fetch(self, sql: str, args: Sequence[Any]) -> tuple[list[Any], Columns]: ...
+
+    @abstractmethod
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> tuple[Any, Columns]: ...
+
+    @abstractmethod
+    def stream(self, sql: str, args: Sequence[Any], chunk: int) -> AsyncIterator[tuple[list[Any], Columns]]:
+        """Chunks of rows without loading the whole result."""
+
+    @abstractmethod
+    async def execute_verbatim(self, sql: str) -> int: ...
+
+    @abstractmethod
+    async def run(self, statements: Sequence[str]) -> None:
+        """Transaction control (BEGIN/COMMIT/SAVEPOINT…), possibly deferred to the next call."""
+
+    @abstractmethod
+    async def ping(self) -> None: ...
+
+    @abstractmethod
+    async def reset(self) -> bool:
+        """Clear session state left by a stateful statement; False means: replace me."""
+
+    @abstractmethod
+    async def copy_records(self, table: str, columns: Sequence[str],
+                           records: Sequence[Sequence[Any]]) -> int: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def terminate(self) -> None:
+        """Close now, without waiting for the server (used when state is unknown)."""
+
+    @property
+    @abstractmethod
+    def is_closed(self) -> bool: ...
+
+    @property
+    @abstractmethod
+    def in_transaction(self) -> bool:
+        """Known locally, without a round trip: is a transaction still open?"""
+
+    def interrupt(self) -> None:
+        """Stop the running statement (SQLite: its worker thread keeps running otherwise)."""
+
+
+class PoolSlot(msgspec.Struct, frozen=True):
+    """A group of interchangeable connections: SQLite has a writer and readers."""
+
+    role: Role
+    min_size: int
+    max_size: int
+
+
+class Dialect(ABC):
+    """Everything that differs between databases, for one configured URL."""
+
+    name: str
+    paramstyle: ParamStyle
+    values: ValueProfile
+    # Skip the pre-hand-out ping: SQLite has no server that could drop the connection.
+    needs_health_check: bool = True
+
+    def __init__(self, url: DatabaseURL, options: PoolOptions) -> None:
+        self.url = url
+        self.options = options
+        self.adapt: Callable[[Any], Any] = self._make_adapter()
+
+    # -- connections -------------------------------------------------------------
+    @abstractmethod
+    async def connect(self, role: Role) -> DriverConnection: ...
+
+    def slots(self) -> list[PoolSlot]:
+        o = self.options
+        return [PoolSlot(role="any", min_size=o.min_size, max_size=o.max_size)]
+
+    def route(self, readonly: bool) -> Role:
+        return "any"
+
+    @property
+    def shared_single_connection(self) -> bool:
+        """True when one connection serves everything (SQLite ``:memory:``)."""
+        return False
+
+    # -- transaction SQL -------------------------------------------------------------
+    def begin_statements(self, readonly: bool, isolation: str | None, role: Role) -> tuple[str, ...]:
+        level = self.check_isolation(isolation)
+        mode = " READ ONLY" if readonly else ""
+        if level is None:
+            return ("BEGIN" + mode,)
+        return (f"BEGIN ISOLATION LEVEL {level.upper()}{mode}",)
+
+    def end_statements(self, commit: bool, readonly: bool, role: Role) -> tuple[str, ...]:
+        return ("COMMIT",) if commit else ("ROLLBACK",)
+
+    def check_isolation(self, isolation: str | None) -> str | None:
+        if isolation is None:
+            return None
+        level = " ".join(str(isolation).lower().replace("_", " ").split())
+        if level not in ISOLATION_LEVELS:
+            raise ConfigError(
+                f"isolation {isolation!r} is not one of {', '.join(ISOLATION_LEVELS)}"
+            )
+        return level
+
+    def savepoint(self, name: str) -> str:
+        return f"SAVEPOINT {name}"
+
+    def release_savepoint(self, name: str) -> str:
+        return f"RELEASE SAVEPOINT {name}"
+
+    def rollback_savepoint(self, name: str) -> str:
+        return f"ROLLBACK TO SAVEPOINT {name}"
+
+    # -- values and errors ---------------------------------------------------------
+    @abstractmethod
+    def adapt_datetime(self, value: dt.datetime) -> Any: ...
+
+    def _make_adapter(self) -> Callable[[Any], Any]:
+        passthrough = frozenset({str, int, float, bytes, type(None), bool, tuple})
+        adapt_datetime = self.adapt_datetime
+
+        def adapt(value: Any) -> Any:
+            if type(value) in passthrough:
+                return value
+            if isinstance(value, dt.datetime):
+                return adapt_datetime(value)
+            if isinstance(value, enum.Enum):
+                return value.value
+            if isinstance(value, (dict, list, msgspec.Struct)):
+                return json_text(value)
+            if isinstance(value, uuid.UUID):
+                return str(value)
+            return value
+
+        return adapt
+
+    @abstractmethod
+    def translate(self, exc: BaseException) -> RawDBError | None:
+        """The rawdb error for a driver exception, or None if it is not a database error."""
+
+    def describe(self) -> str:
+        return self.url.redacted()
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """Aware values are converted to UTC; naive ones are taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def with_names(error: RawDBError, **attrs: str | None) -> RawDBError:
+    for key, value in attrs.items():
+        if value is not None:
+            setattr(error, key, value)
+    return error

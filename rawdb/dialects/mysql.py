@@ -1,0 +1,220 @@
+"""MySQL and MariaDB through aiomysql.
+
+Connections use the FOUND_ROWS flag (an UPDATE that changes nothing still reports
+the row it matched), utf8mb4, UTC, strict SQL mode and READ COMMITTED, so that the
+same statement behaves as on the other dialects. aiomysql closes a connection that
+was cancelled mid-statement (its protocol would be out of step); rawdb then
+replaces it. There is no cheap session reset, so a connection that ran a stateful
+statement is replaced rather than reset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import aiomysql
+import pymysql
+from pymysql.constants import CLIENT
+
+from rawdb.config import DatabaseURL, PoolOptions
+from rawdb.dialects.base import Columns, Dialect, DriverConnection, Role, to_utc, with_names
+from rawdb.errors import (
+    CheckViolation,
+    ConnectionLost,
+    DataError,
+    DeadlockError,
+    ForeignKeyViolation,
+    LockTimeout,
+    NotNullViolation,
+    QueryError,
+    QueryTimeout,
+    RawDBError,
+    ReadOnlyViolation,
+    UniqueViolation,
+)
+from rawdb.mapping import ValueProfile, int_to_bool, naive_to_utc
+
+SQL_MODE = ("STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+            "NO_ENGINE_SUBSTITUTION")
+_NO_COLUMNS: Columns = ()
+
+
+class MySQLConnection(DriverConnection):
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: aiomysql.Connection) -> None:
+        self._conn = conn
+
+    def _cursor(self) -> aiomysql.Cursor:
+        return aiomysql.Cursor(self._conn)
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        cur = self._cursor()
+        count: int = await cur.execute(sql, args)
+        return count
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> int:
+        if not args:
+            return 0
+        cur = self._cursor()
+        count: int = await cur.executemany(sql, args)
+        return count
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> tuple[list[Any], Columns]:
+        cur = self._cursor()
+        await cur.execute(sql, args)
+        desc = cur.description
+        rows: list[Any] = list(await cur.fetchall())
+        return rows, (tuple(d[0] for d in desc) if desc else _NO_COLUMNS)
+
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> tuple[Any, Columns]:
+        cur = self._cursor()
+        await cur.execute(sql, args)
+        desc = cur.description
+        row = await cur.fetchone()
+        return row, (tuple(d[0] for d in desc) if desc else _NO_COLUMNS)
+
+    async def stream(self, sql: str, args: Sequence[Any], chunk: int) -> AsyncIterator[tuple[list[Any], Columns]]:
+        cur = aiomysql.SSCursor(self._conn)
+        try:
+            await cur.execute(sql, args)
+            desc = cur.description
+            columns = tuple(d[0] for d in desc) if desc else _NO_COLUMNS
+            while True:
+                rows = await cur.fetchmany(chunk)
+                if not rows:
+                    break
+                yield list(rows), columns
+        finally:
+            if not self._conn.closed:
+                await cur.close()
+
+    async def execute_verbatim(self, sql: str) -> int:
+        count: int = await self._conn.query(sql)
+        return count
+
+    async def run(self, statements: Sequence[str]) -> None:
+        for stmt in statements:
+            await self._conn.query(stmt)
+
+    async def ping(self) -> None:
+        await self._conn.ping(reconnect=False)
+
+    async def reset(self) -> bool:
+        return False
+
+    async def copy_records(self, table: str, columns: Sequence[str],
+                           records: Sequence[Sequence[Any]]) -> int:
+        # aiomysql rewrites an INSERT … VALUES executemany into multi-row INSERTs.
+        marks = ", ".join(["%s"] * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        return await self.executemany(sql, records)
+
+    async def close(self) -> None:
+        await self._conn.ensure_closed()
+
+    def terminate(self) -> None:
+        self._conn.close()
+
+    @property
+    def is_closed(self) -> bool:
+        closed: bool = self._conn.closed
+        return closed
+
+    @property
+    def in_transaction(self) -> bool:
+        status: bool = self._conn.get_transaction_status()
+        return status
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+    paramstyle = "format"
+    values = ValueProfile("mysql", int_to_bool, naive_to_utc)
+
+    def __init__(self, url: DatabaseURL, options: PoolOptions) -> None:
+        super().__init__(url, options)
+
+    async def connect(self, role: Role) -> DriverConnection:
+        o = self.options
+        u = self.url
+        extra = dict(o.connect_options)
+        init = f"SET time_zone = '+00:00', sql_mode = '{SQL_MODE}'"
+        conn = await aiomysql.connect(
+            host=u.host or "localhost",
+            port=u.port or 3306,
+            user=u.user or "root",
+            password=u.password or "",
+            db=u.database,
+            charset="utf8mb4",
+            autocommit=True,
+            client_flag=CLIENT.FOUND_ROWS | extra.pop("client_flag", 0),
+            connect_timeout=o.connect_timeout,
+            init_command=init,
+            **extra,
+        )
+        try:
+            await conn.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            if o.command_timeout is not None and "mariadb" in conn.get_server_info().lower():
+                await conn.query(f"SET SESSION max_statement_time = {o.command_timeout:.3f}")
+        except BaseException:
+            conn.close()
+            raise
+        return MySQLConnection(conn)
+
+    def begin_statements(self, readonly: bool, isolation: str | None, role: Role) -> tuple[str, ...]:
+        level = self.check_isolation(isolation)
+        begin = "START TRANSACTION READ ONLY" if readonly else "START TRANSACTION"
+        if level is None:
+            return (begin,)
+        return (f"SET TRANSACTION ISOLATION LEVEL {level.upper()}", begin)
+
+    def adapt_datetime(self, value: dt.datetime) -> Any:
+        return to_utc(value).replace(tzinfo=None)
+
+    def translate(self, exc: BaseException) -> RawDBError | None:
+        if isinstance(exc, (ConnectionError, OSError, EOFError)) and not isinstance(exc, pymysql.Error):
+            return ConnectionLost(self.url.scrub(f"connection lost: {exc}"))
+        if not isinstance(exc, pymysql.Error):
+            return None
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+        message = self.url.scrub(message)
+        if code in _LOST or (code == 0 and isinstance(exc, (pymysql.InterfaceError, pymysql.OperationalError))):
+            return ConnectionLost(f"connection lost: {message}")
+        cls = _ERRNO.get(code)
+        if cls is None:
+            if code in (1406, 1366, 1264, 1265, 1292, 1367, 3140, 4078):
+                cls = DataError
+            else:
+                cls = DataError if isinstance(exc, pymysql.DataError) else QueryError
+        error = cls(message)
+        error.errno = code  # type: ignore[attr-defined]
+        if cls is UniqueViolation:
+            m = re.search(r"for key '(?:[^.']+\.)?([^']+)'", message)
+            with_names(error, constraint=m.group(1) if m else None, column=m.group(1) if m else None)
+        elif cls is NotNullViolation:
+            m = re.search(r"Column '([^']+)'|Field '([^']+)'", message)
+            with_names(error, column=(m.group(1) or m.group(2)) if m else None)
+        return error
+
+
+_LOST = {2006, 2013, 2003, 2055, 1927, 4031, 2014}
+_ERRNO: dict[int, type[RawDBError]] = {
+    1062: UniqueViolation,
+    1586: UniqueViolation,
+    1451: ForeignKeyViolation,
+    1452: ForeignKeyViolation,
+    1048: NotNullViolation,
+    1364: NotNullViolation,
+    3819: CheckViolation,
+    4025: CheckViolation,
+    1213: DeadlockError,
+    1205: LockTimeout,
+    1792: ReadOnlyViolation,
+    1969: QueryTimeout,
+    3024: QueryTimeout,
+}

@@ -1,0 +1,304 @@
+"""SQLite through aiosqlite: one writer, WAL readers, one worker-thread hop per call.
+
+Every aiosqlite call is a hop to the connection's thread and back, which dominates
+a short request. So each call here runs a small closure in that thread doing all of
+its work at once (execute + fetch + description), and transaction control is
+deferred: ``BEGIN IMMEDIATE`` travels with the first statement, a transaction that
+ran nothing commits without a hop. A request-shaped transaction costs two hops
+where plain aiosqlite usage costs four.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from rawdb.config import DatabaseURL, PoolOptions
+from rawdb.dialects.base import Columns, Dialect, DriverConnection, PoolSlot, Role, to_utc, with_names
+from rawdb.errors import (
+    CheckViolation,
+    ConfigError,
+    ConnectionLost,
+    DataError,
+    ForeignKeyViolation,
+    LockTimeout,
+    NotNullViolation,
+    QueryError,
+    QueryTimeout,
+    RawDBError,
+    ReadOnlyViolation,
+    UniqueViolation,
+)
+from rawdb.mapping import ValueProfile, int_to_bool, text_to_datetime
+
+_NO_COLUMNS: Columns = ()
+
+
+def _columns(cursor: sqlite3.Cursor) -> Columns:
+    desc = cursor.description
+    return tuple(d[0] for d in desc) if desc else _NO_COLUMNS
+
+
+class SQLiteConnection(DriverConnection):
+    __slots__ = ("_closed", "_db", "_pending", "_raw")
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._raw: sqlite3.Connection = db._conn
+        self._pending: tuple[str, ...] = ()
+        self._closed = False
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await self._db._execute(fn, *args)
+
+    def _take_pending(self) -> tuple[str, ...]:
+        pending = self._pending
+        self._pending = ()
+        return pending
+
+    # The closures below run in the connection's worker thread.
+    def _t_execute(self, pending: tuple[str, ...], sql: str, args: Sequence[Any]) -> int:
+        raw = self._raw
+        for stmt in pending:
+            raw.execute(stmt)
+        return raw.execute(sql, args).rowcount
+
+    def _t_executemany(self, pending: tuple[str, ...], sql: str, args: Sequence[Sequence[Any]]) -> int:
+        raw = self._raw
+        for stmt in pending:
+            raw.execute(stmt)
+        return raw.executemany(sql, args).rowcount
+
+    def _t_fetch(self, pending: tuple[str, ...], sql: str, args: Sequence[Any]) -> tuple[list[Any], Columns]:
+        raw = self._raw
+        for stmt in pending:
+            raw.execute(stmt)
+        cursor = raw.execute(sql, args)
+        return cursor.fetchall(), _columns(cursor)
+
+    def _t_fetchrow(self, pending: tuple[str, ...], sql: str, args: Sequence[Any]) -> tuple[Any, Columns]:
+        raw = self._raw
+        for stmt in pending:
+            raw.execute(stmt)
+        cursor = raw.execute(sql, args)
+        row = cursor.fetchone()
+        cursor.close()
+        return row, _columns(cursor)
+
+    def _t_run(self, statements: Sequence[str]) -> None:
+        for stmt in statements:
+            self._raw.execute(stmt)
+
+    def _t_open_cursor(self, pending: tuple[str, ...], sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+        for stmt in pending:
+            self._raw.execute(stmt)
+        return self._raw.execute(sql, args)
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        result: int = await self._call(self._t_execute, self._take_pending(), sql, args)
+        return result
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> int:
+        result: int = await self._call(self._t_executemany, self._take_pending(), sql, args)
+        return result
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> tuple[list[Any], Columns]:
+        result: tuple[list[Any], Columns] = await self._call(self._t_fetch, self._take_pending(), sql, args)
+        return result
+
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> tuple[Any, Columns]:
+        result: tuple[Any, Columns] = await self._call(self._t_fetchrow, self._take_pending(), sql, args)
+        return result
+
+    async def stream(self, sql: str, args: Sequence[Any], chunk: int) -> AsyncIterator[tuple[list[Any], Columns]]:
+        cursor: sqlite3.Cursor = await self._call(self._t_open_cursor, self._take_pending(), sql, args)
+        try:
+            columns = _columns(cursor)
+            while True:
+                rows = await self._call(cursor.fetchmany, chunk)
+                if not rows:
+                    return
+                yield rows, columns
+        finally:
+            if not self._closed:
+                await self._call(cursor.close)
+
+    async def execute_verbatim(self, sql: str) -> int:
+        return await self.execute(sql, ())
+
+    async def run(self, statements: Sequence[str]) -> None:
+        first = statements[0]
+        if first.startswith(("BEGIN", "PRAGMA query_only = ON")):
+            # Deferred: travels with the first statement of the transaction.
+            self._pending = self._pending + tuple(statements)
+            return
+        if self._pending and first in ("COMMIT", "ROLLBACK"):
+            # The transaction never ran a statement: nothing to commit or roll back.
+            self._pending = ()
+            return
+        await self._call(self._t_run, self._take_pending() + tuple(statements))
+
+    async def ping(self) -> None:
+        await self._call(self._t_run, ("SELECT 1",))
+
+    async def reset(self) -> bool:
+        return False  # PRAGMAs, temp tables, attachments: a fresh connection is simplest
+
+    async def copy_records(self, table: str, columns: Sequence[str],
+                           records: Sequence[Sequence[Any]]) -> int:
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        return await self.executemany(sql, records)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._db.close()
+
+    def terminate(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._raw.interrupt()
+            self._db.stop()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    @property
+    def in_transaction(self) -> bool:
+        return not self._closed and self._raw.in_transaction
+
+    def interrupt(self) -> None:
+        self._raw.interrupt()
+
+
+def _sqlite_text(value: dt.datetime) -> str:
+    return to_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    paramstyle = "qmark"
+    values = ValueProfile("sqlite", int_to_bool, text_to_datetime)
+    needs_health_check = False
+
+    def __init__(self, url: DatabaseURL, options: PoolOptions) -> None:
+        super().__init__(url, options)
+        assert url.path is not None
+        self.memory = url.path == ":memory:" or url.path.startswith("file::memory:")
+        if not self.memory:
+            parent = Path(url.path).parent
+            if str(parent) not in ("", ".") and not parent.exists():
+                raise ConfigError(f"SQLite database directory {str(parent)!r} does not exist")
+
+    @property
+    def shared_single_connection(self) -> bool:
+        return self.memory
+
+    def slots(self) -> list[PoolSlot]:
+        writer = PoolSlot(role="writer", min_size=1 if self.options.min_size else 0, max_size=1)
+        readers = self.options.max_size - 1
+        if self.memory or readers < 1:
+            return [writer]
+        return [writer, PoolSlot(role="reader", min_size=max(0, self.options.min_size - 1),
+                                 max_size=readers)]
+
+    def route(self, readonly: bool) -> Role:
+        if readonly and not self.memory and self.options.max_size > 1:
+            return "reader"
+        return "writer"
+
+    def begin_statements(self, readonly: bool, isolation: str | None, role: Role) -> tuple[str, ...]:
+        if self.check_isolation(isolation) not in (None, "serializable"):
+            raise ConfigError(
+                f"isolation {isolation!r} is not available on SQLite (it is always serializable)"
+            )
+        if role == "reader":
+            return ("BEGIN",)  # the reader has query_only set for good
+        if readonly:
+            return ("PRAGMA query_only = ON", "BEGIN")
+        return ("BEGIN IMMEDIATE",)
+
+    def end_statements(self, commit: bool, readonly: bool, role: Role) -> tuple[str, ...]:
+        end = "COMMIT" if commit else "ROLLBACK"
+        if readonly and role == "writer":
+            return (end, "PRAGMA query_only = OFF")
+        return (end,)
+
+    async def connect(self, role: Role) -> DriverConnection:
+        o = self.options
+        path = self.url.path
+        assert path is not None
+        kwargs: dict[str, Any] = {"isolation_level": None, "check_same_thread": False,
+                                  "timeout": o.busy_timeout, **o.connect_options}
+        if path.startswith("file:"):
+            kwargs["uri"] = True
+        db = await aiosqlite.connect(path, **kwargs)
+        try:
+            raw = db._conn
+            pragmas = [f"PRAGMA busy_timeout = {int(o.busy_timeout * 1000)}", "PRAGMA foreign_keys = ON"]
+            if not self.memory:
+                pragmas.insert(0, "PRAGMA journal_mode = WAL")
+            if role == "reader":
+                pragmas.append("PRAGMA query_only = ON")
+
+            def setup() -> None:
+                for pragma in pragmas:
+                    raw.execute(pragma).fetchall()
+
+            await db._execute(setup)
+        except BaseException:
+            await db.close()
+            raise
+        return SQLiteConnection(db)
+
+    def adapt_datetime(self, value: dt.datetime) -> Any:
+        return _sqlite_text(value)
+
+    def translate(self, exc: BaseException) -> RawDBError | None:
+        if not isinstance(exc, sqlite3.Error):
+            if isinstance(exc, ValueError) and "closed" in str(exc).lower():
+                return ConnectionLost("SQLite connection is closed")
+            return None
+        message = str(exc)
+        code = getattr(exc, "sqlite_errorcode", None) or 0
+        primary = code & 0xFF
+        if isinstance(exc, sqlite3.IntegrityError) or primary == sqlite3.SQLITE_CONSTRAINT:
+            return _integrity(code, message)
+        if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return LockTimeout(f"database is locked (waited busy_timeout={self.options.busy_timeout}s): {message}")
+        if primary == sqlite3.SQLITE_READONLY:
+            return ReadOnlyViolation(f"write in a read-only transaction: {message}")
+        if primary == sqlite3.SQLITE_INTERRUPT:
+            return QueryTimeout(f"statement interrupted: {message}")
+        if primary in (sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE):
+            return DataError(message)
+        if isinstance(exc, sqlite3.ProgrammingError) and "closed" in message.lower():
+            return ConnectionLost(message)
+        if isinstance(exc, sqlite3.DataError):
+            return DataError(message)
+        return QueryError(message)
+
+
+def _integrity(code: int, message: str) -> RawDBError:
+    table = column = None
+    if ":" in message:
+        target = message.split(":", 1)[1].strip().split(",")[0].strip()
+        if "." in target:
+            table, column = target.split(".", 1)
+    mapping: dict[int, type[RawDBError]] = {
+        sqlite3.SQLITE_CONSTRAINT_UNIQUE: UniqueViolation,
+        sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY: UniqueViolation,
+        sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY: ForeignKeyViolation,
+        sqlite3.SQLITE_CONSTRAINT_NOTNULL: NotNullViolation,
+        sqlite3.SQLITE_CONSTRAINT_CHECK: CheckViolation,
+    }
+    cls = mapping.get(code, CheckViolation if "CHECK" in message else UniqueViolation
+                      if "UNIQUE" in message else QueryError)
+    return with_names(cls(message), table=table, column=column)

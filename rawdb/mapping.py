@@ -1,0 +1,265 @@
+"""Rows into msgspec Structs, by column name, with converters prepared once per shape.
+
+Mapping is the cost of a list query, so the per-row work is a single generated
+function: ``Struct(row[3], conv(row[0]), ...)`` — positional construction, no
+per-row dicts, and a converter only where a value must change type (JSON text to a
+typed value, SQLite/MySQL 0/1 to bool, timestamp text to an aware datetime). The
+column set is checked against the Struct once per result shape. When a converter
+fails, the slow path finds the column and raises `MappingError` naming it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
+from msgspec import inspect as mi
+
+from rawdb.errors import MappingError
+
+UTC = dt.UTC
+T = TypeVar("T")
+Converter = Callable[[Any], Any]
+RowMapper = Callable[[Any], Any]
+
+
+class ValueProfile:
+    """How one dialect's driver hands over booleans and timestamps."""
+
+    __slots__ = ("bool_conv", "datetime_conv", "name")
+
+    def __init__(self, name: str, bool_conv: Converter | None, datetime_conv: Converter) -> None:
+        self.name = name
+        self.bool_conv = bool_conv
+        self.datetime_conv = datetime_conv
+
+
+def int_to_bool(value: Any) -> Any:
+    if value is None or value is True or value is False:
+        return value
+    if value == 1:
+        return True
+    if value == 0:
+        return False
+    if isinstance(value, str):
+        return msgspec.json.decode(value, type=bool)
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+def text_to_datetime(value: Any) -> Any:
+    """SQLite text (``YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]``) to aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value)
+    elif isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        raise ValueError(f"{value!r} is not a timestamp")
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def naive_to_utc(value: Any) -> Any:
+    """Server values: naive ones are UTC (the session time zone rawdb sets)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+    return text_to_datetime(value)
+
+
+_PLAIN = (mi.StrType, mi.BytesType, mi.AnyType, mi.NoneType, mi.ByteArrayType, mi.MemoryViewType)
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _json_converter(annotation: Any, nullable: bool) -> Converter:
+    decoder = _decoders.get(annotation)
+    if decoder is None:
+        decoder = _decoders[annotation] = msgspec.json.Decoder(annotation)
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (str, bytes)):
+            if nullable and value == "null":
+                return None
+            return decoder.decode(value)
+        return msgspec.convert(value, annotation)
+
+    return convert
+
+
+def _scalar_converter(annotation: Any, nullable: bool) -> Converter:
+    """int/float fields: numbers pass through; JSON text (a JSON column) is decoded."""
+    json = _json_converter(annotation, nullable)
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            return json(value)
+        return value
+
+    return convert
+
+
+def _convert_with(annotation: Any) -> Converter:
+    def convert(value: Any) -> Any:
+        return None if value is None else msgspec.convert(value, annotation)
+
+    return convert
+
+
+def field_converter(annotation: Any, profile: ValueProfile) -> Converter | None:
+    """The converter one field needs on this dialect, or None when values pass as they are."""
+    info = mi.type_info(annotation)
+    nullable = False
+    if isinstance(info, mi.UnionType):
+        members = [t for t in info.types if not isinstance(t, mi.NoneType)]
+        nullable = len(members) < len(info.types)
+        if len(members) == 1:
+            info = members[0]
+    if isinstance(info, _PLAIN):
+        return None
+    if isinstance(info, mi.BoolType):
+        return profile.bool_conv
+    if isinstance(info, mi.DateTimeType):
+        return profile.datetime_conv
+    if isinstance(info, (mi.IntType, mi.FloatType)):
+        return _scalar_converter(annotation, nullable)
+    if isinstance(info, (mi.EnumType, mi.LiteralType, mi.DateType, mi.TimeType, mi.UUIDType,
+                         mi.DecimalType)):
+        return _convert_with(annotation)
+    return _json_converter(annotation, nullable)
+
+
+_mappers: dict[tuple[type, tuple[str, ...], str], RowMapper] = {}
+
+
+def row_mapper(into: type[T], columns: Sequence[str], profile: ValueProfile) -> Callable[[Any], T]:
+    """A function turning one driver row into ``into`` (cached per shape and dialect)."""
+    key = (into, tuple(columns), profile.name)
+    mapper = _mappers.get(key)
+    if mapper is None:
+        mapper = _mappers[key] = _build_mapper(into, key[1], profile)
+    return mapper
+
+
+def _build_mapper(into: type[Any], columns: tuple[str, ...], profile: ValueProfile) -> RowMapper:
+    if not (isinstance(into, type) and issubclass(into, msgspec.Struct)):
+        raise MappingError(f"into= must be a msgspec.Struct type, got {into!r}")
+    info = mi.type_info(into)
+    assert isinstance(info, mi.StructType)
+    position = {name: i for i, name in enumerate(columns)}
+    if len(position) != len(columns):
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        raise MappingError(f"result has duplicate column names {dupes}; alias them to map into {into.__name__}")
+    fields = info.fields
+    encoded = {f.encode_name: f for f in fields}
+    unknown = [c for c in columns if c not in encoded]
+    if unknown and info.forbid_unknown_fields:
+        raise MappingError(f"{into.__name__} has no field for column(s) {', '.join(unknown)}")
+    missing = [f.encode_name for f in fields if f.required and f.encode_name not in position]
+    if missing:
+        raise MappingError(f"{into.__name__} requires column(s) {', '.join(missing)} missing from the result")
+
+    hints = msgspec.structs.fields(into)
+    annotations = {f.name: f.type for f in hints}
+    env: dict[str, Any] = {"_T": into}
+    args: list[str] = []
+    checks: list[tuple[str, int, Converter | None, Any]] = []
+    all_positional = all(f.encode_name in position for f in fields)
+    for f in fields:
+        if f.encode_name not in position:
+            continue
+        idx = position[f.encode_name]
+        annotation = annotations[f.name]
+        conv = field_converter(annotation, profile)
+        expr = f"row[{idx}]"
+        if conv is not None:
+            env[f"_c{idx}"] = conv
+            expr = f"_c{idx}({expr})"
+        args.append(expr if all_positional else f"{f.name}={expr}")
+        checks.append((f.encode_name, idx, conv, annotation))
+    source = f"def _map(row):\n    return _T({', '.join(args)})\n"
+    exec(source, env)
+    fast: RowMapper = env["_map"]
+
+    def mapper(row: Any) -> Any:
+        try:
+            return fast(row)
+        except Exception as exc:
+            _diagnose(into, row, checks, exc)
+            raise  # pragma: no cover
+
+    # Most rows map without error: keep the try/except but skip the extra frame
+    # when the shape needs no conversion at all.
+    if not any(c[2] for c in checks):
+        return fast
+    return mapper
+
+
+def _diagnose(into: type, row: Any, checks: list[tuple[str, int, Converter | None, Any]],
+              exc: Exception) -> None:
+    for column, idx, conv, annotation in checks:
+        if conv is None:
+            continue
+        try:
+            conv(row[idx])
+        except Exception as inner:
+            raise MappingError(
+                f"column {column!r} does not fit {into.__name__}.{column}: {_type_name(annotation)} "
+                f"({type(inner).__name__}: {inner})"
+            ) from inner
+    raise MappingError(f"row does not fit {into.__name__}: {exc}") from exc
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation)
+
+
+class Row(tuple[Any, ...]):
+    """A row addressable by position and by column name (``row[0]``, ``row["id"]``)."""
+
+    __slots__ = ()
+    _index: ClassVar[dict[str, int]] = {}
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            try:
+                return tuple.__getitem__(self, self._index[key])
+            except KeyError:
+                raise KeyError(f"no column {key!r} (columns: {', '.join(self._index)})") from None
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        idx = self._index.get(key)
+        return default if idx is None else tuple.__getitem__(self, idx)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(zip(self._index, self, strict=True))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in zip(self._index, self, strict=True))
+        return f"Row({inner})"
+
+
+_row_classes: dict[tuple[str, ...], type[Row]] = {}
+
+
+def row_class(columns: Sequence[str]) -> type[Row]:
+    key = tuple(columns)
+    cls = _row_classes.get(key)
+    if cls is None:
+        index = {}
+        for i, name in enumerate(key):
+            index.setdefault(name, i)
+        cls = _row_classes[key] = type("Row", (Row,), {"__slots__": (), "_index": index})
+    return cls

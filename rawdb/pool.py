@@ -1,0 +1,644 @@
+"""The pool: hands out connections, heals itself, and tells operators what it is doing.
+
+Shape, from what hurt users of other pools:
+- An acquire that finds an idle connection does not await (unless the connection
+  has been idle past ``health_check_after`` and must be pinged). New connections
+  open in background tasks; callers only ever wait on the pool, first come first
+  served, bounded by ``acquire_timeout``.
+- Idle connections are reused last-in first-out, so surplus ones stay idle long
+  enough to be reaped after ``idle_timeout``; each connection retires at
+  ``max_lifetime`` minus up to 10 % jitter so they do not all expire together.
+- Release never awaits: a connection whose state is unknown (cancelled
+  mid-statement, lost, timed out, still in a transaction) is closed in the
+  background and replaced; one that ran a session-changing statement is reset (or
+  replaced) in the background before anyone else gets it.
+- A timeout error says why: the stats, the last connection error, the oldest
+  holders and where they acquired, and whether the waiting task holds a connection
+  itself (the nested-transaction starvation pattern).
+SQLite has two slots (one writer, N readers); the servers have one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from rawdb.config import PoolOptions
+from rawdb.dialects.base import Dialect, DriverConnection, PoolSlot, Role
+from rawdb.errors import ConnectionLost, InterfaceError, PoolClosed, PoolTimeout
+from rawdb.session import Connection, SavepointBlock, Transaction, finish_transaction
+
+if TYPE_CHECKING:
+    from rawdb.migrations import MigrationReport
+
+log = logging.getLogger("rawdb.pool")
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_SKIP_FRAMES = (_PACKAGE_DIR, os.path.dirname(contextlib.__file__) + os.sep + "contextlib",
+                os.path.dirname(asyncio.__file__))
+_BEGIN_ATTEMPTS = 3
+
+
+class PoolStats(msgspec.Struct, frozen=True):
+    """A snapshot for operators and tests."""
+
+    size: int
+    idle: int
+    in_use: int
+    waiting: int
+    min_size: int
+    max_size: int
+    acquired_total: int
+    timeouts_total: int
+    discarded_total: int
+    leaks_detected_total: int
+    connect_errors_total: int
+    opening: int
+
+
+class Holder:
+    """Bookkeeping for one pooled connection."""
+
+    __slots__ = ("acquired_at", "broken", "busy", "conn", "created_at", "expires_at", "last_used",
+                 "leak_reported", "needs_reset", "site", "slot", "suspect", "task")
+
+    def __init__(self, conn: DriverConnection, slot: Slot, lifetime: float | None) -> None:
+        now = time.monotonic()
+        self.conn = conn
+        self.slot = slot
+        self.created_at = now
+        self.expires_at = now + lifetime * (1 - 0.1 * random.random()) if lifetime else float("inf")
+        self.last_used = now
+        self.acquired_at = 0.0
+        self.site: tuple[str, int] | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.busy = False
+        self.broken = False
+        self.needs_reset = False
+        self.suspect = False
+        self.leak_reported = False
+
+
+def _acquire_site() -> tuple[str, int] | None:
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_SKIP_FRAMES):
+        frame = frame.f_back  # type: ignore[assignment]
+    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+
+
+def _where(site: tuple[str, int] | None) -> str:
+    return f"{site[0]}:{site[1]}" if site else "unknown"
+
+
+class Slot:
+    """Interchangeable connections of one role, with their FIFO waiters."""
+
+    def __init__(self, pool: Pool, spec: PoolSlot) -> None:
+        self.pool = pool
+        self.role: Role = spec.role
+        self.min_size = spec.min_size
+        self.max_size = spec.max_size
+        self.idle: deque[Holder] = deque()
+        self.in_use: set[Holder] = set()
+        self.waiters: deque[asyncio.Future[Holder]] = deque()
+        self.opening = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.idle) + len(self.in_use) + self.opening
+
+    def put(self, holder: Holder) -> None:
+        """Hand a ready connection to the first live waiter, else park it idle."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                self.in_use.add(holder)
+                waiter.set_result(holder)
+                return
+        holder.last_used = time.monotonic()
+        self.idle.append(holder)
+
+    def grow(self) -> None:
+        """Open connections for waiters that no opening connection will serve."""
+        pool = self.pool
+        if pool._closed:
+            return
+        wanted = max(len(self.waiters) - self.opening, self.min_size - self.size)
+        room = self.max_size - self.size
+        for _ in range(min(wanted, room)):
+            self.opening += 1
+            pool._spawn(self._open())
+
+    async def _open(self) -> None:
+        pool = self.pool
+        delay = 0.05
+        conn: DriverConnection | None = None
+        try:
+            while not pool._closed:
+                try:
+                    conn = await asyncio.wait_for(pool.dialect.connect(self.role),
+                                                  pool.options.connect_timeout + 1)
+                    break
+                except Exception as exc:
+                    pool._connect_failed(exc)
+                    # Keep trying while someone waits or the floor is not met; else stop.
+                    if not self.waiters and self.size - 1 >= self.min_size:
+                        return
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+        finally:
+            self.opening -= 1
+        if conn is None:
+            return
+        if pool._closed:
+            pool._close_in_background(conn)
+            return
+        pool._last_error = None
+        self.put(Holder(conn, self, pool.options.max_lifetime))
+
+    def oldest_holders(self, limit: int = 3) -> list[Holder]:
+        return sorted(self.in_use, key=lambda h: h.acquired_at)[:limit]
+
+
+class Pool:
+    """Connections for one database URL; see the module docstring for the rules."""
+
+    def __init__(self, dialect: Dialect, options: PoolOptions) -> None:
+        self.dialect = dialect
+        self.options = options
+        self._slots: dict[Role, Slot] = {spec.role: Slot(self, spec) for spec in dialect.slots()}
+        self._closed = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._maintenance: asyncio.Task[None] | None = None
+        self._last_error: str | None = None
+        self._acquired_total = 0
+        self._timeouts_total = 0
+        self._discarded_total = 0
+        self._leaks_total = 0
+        self._connect_errors_total = 0
+        timeout = options.command_timeout
+        self._statement_timeout = None if timeout is None else timeout + (
+            0.0 if not dialect.needs_health_check else min(1.0, 0.05 + timeout * 0.1))
+
+    # -- life cycle ----------------------------------------------------------------------
+    async def _start(self) -> None:
+        """Open ``min_size`` connections now, so a bad URL fails at start-up, not later."""
+        for slot in self._slots.values():
+            opened = await asyncio.gather(
+                *(self.dialect.connect(slot.role) for _ in range(slot.min_size)),
+                return_exceptions=True,
+            )
+            failures = [r for r in opened if isinstance(r, BaseException)]
+            for result in opened:
+                if isinstance(result, DriverConnection):
+                    if failures:
+                        await result.close()
+                    else:
+                        slot.idle.append(Holder(result, slot, self.options.max_lifetime))
+            if failures:
+                await self._close_all_idle()
+                error = self.dialect.translate(failures[0])
+                if error is None:
+                    raise failures[0]
+                raise error from failures[0]
+        self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+
+    async def __aenter__(self) -> Pool:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Refuse new work, wait up to ``timeout`` for connections in use, then close all."""
+        if self._closed and not self._tasks and self._maintenance is None:
+            return
+        self._closed = True
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
+        for slot in self._slots.values():
+            while slot.waiters:
+                waiter = slot.waiters.popleft()
+                if not waiter.done():
+                    waiter.set_exception(PoolClosed("the pool was closed while waiting for a connection"))
+        deadline = time.monotonic() + timeout
+        while any(slot.in_use for slot in self._slots.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await self._close_all_idle()
+        for slot in self._slots.values():
+            for holder in list(slot.in_use):
+                slot.in_use.discard(holder)
+                holder.conn.terminate()
+                self._close_in_background(holder.conn)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _close_all_idle(self) -> None:
+        closing = []
+        for slot in self._slots.values():
+            while slot.idle:
+                closing.append(slot.idle.pop().conn)
+        results = await asyncio.gather(*(c.close() for c in closing), return_exceptions=True)
+        for conn, result in zip(closing, results, strict=True):
+            if isinstance(result, BaseException):
+                conn.terminate()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- public entry points -------------------------------------------------------------
+    def transaction(self, *, readonly: bool = False, isolation: str | None = None) -> TransactionBlock:
+        """``async with pool.transaction() as tx``: BEGIN; COMMIT on success, else ROLLBACK."""
+        return TransactionBlock(self, readonly, isolation)
+
+    def connection(self) -> ConnectionBlock:
+        """``async with pool.connection() as conn``: autocommit (SQLite: the writer)."""
+        return ConnectionBlock(self)
+
+    @contextlib.asynccontextmanager
+    async def dedicated_connection(self) -> AsyncIterator[Connection]:
+        """A fresh connection outside the pool, closed afterwards (session locks die with it).
+
+        SQLite ``:memory:`` has one connection only, so that one is lent instead.
+        """
+        if self._closed:
+            raise PoolClosed("the pool is closed")
+        if self.dialect.shared_single_connection:
+            async with self.connection() as conn:
+                yield conn
+            return
+        role: Role = "writer" if "writer" in self._slots else "any"
+        try:
+            raw = await self.dialect.connect(role)
+        except Exception as exc:
+            raise (self.dialect.translate(exc) or exc) from exc
+        holder = Holder(raw, self._slots[role], None)
+        conn = Connection(self, holder)
+        try:
+            yield conn
+        finally:
+            conn._open = False
+            try:
+                await raw.close()
+            except BaseException:
+                raw.terminate()
+                raise
+
+    async def migrate(self, target: int | None = None, *, dry_run: bool = False) -> MigrationReport:
+        """Apply the packaged migrations for this dialect (see `rawdb.Migrator`)."""
+        from rawdb.migrations import migrate_pool
+
+        return await migrate_pool(self, target, dry_run=dry_run)
+
+    async def schema_version(self) -> int:
+        from rawdb.migrations import schema_version
+
+        return await schema_version(self)
+
+    def stats(self) -> PoolStats:
+        slots = self._slots.values()
+        return PoolStats(
+            size=sum(s.size for s in slots),
+            idle=sum(len(s.idle) for s in slots),
+            in_use=sum(len(s.in_use) for s in slots),
+            waiting=sum(sum(1 for w in s.waiters if not w.done()) for s in slots),
+            min_size=self.options.min_size,
+            max_size=self.options.max_size,
+            acquired_total=self._acquired_total,
+            timeouts_total=self._timeouts_total,
+            discarded_total=self._discarded_total,
+            leaks_detected_total=self._leaks_total,
+            connect_errors_total=self._connect_errors_total,
+            opening=sum(s.opening for s in slots),
+        )
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        state = "closed" if self._closed else "open"
+        return (f"<rawdb.Pool {state} {self.dialect.describe()} size={s.size} idle={s.idle} "
+                f"in_use={s.in_use} waiting={s.waiting}>")
+
+    # -- acquire / release ---------------------------------------------------------------
+    async def _acquire(self, role: Role) -> Holder:
+        if self._closed:
+            raise PoolClosed("the pool is closed")
+        slot = self._slots[role]
+        site = _acquire_site()
+        deadline = time.monotonic() + self.options.acquire_timeout
+        while True:
+            holder = slot.idle.pop() if slot.idle and not slot.waiters else None
+            if holder is None:
+                holder = await self._wait(slot, deadline)
+            else:
+                slot.in_use.add(holder)
+            if await self._usable(holder):
+                break
+        holder.acquired_at = time.monotonic()
+        holder.site = site
+        holder.task = asyncio.current_task()
+        holder.leak_reported = False
+        self._acquired_total += 1
+        return holder
+
+    async def _usable(self, holder: Holder) -> bool:
+        """Check a connection about to be handed out; discard it if it is not fit."""
+        conn = holder.conn
+        now = time.monotonic()
+        if conn.is_closed or now >= holder.expires_at:
+            self._discard(holder, graceful=not conn.is_closed)
+            return False
+        check_after = self.options.health_check_after
+        if self.dialect.needs_health_check and (
+            holder.suspect or (check_after is not None and now - holder.last_used > check_after)
+        ):
+            try:
+                await conn.ping()
+            except BaseException as exc:
+                self._discard(holder)
+                self._suspect_older(holder)
+                if not isinstance(exc, Exception):
+                    raise
+                return False
+            holder.suspect = False
+        return True
+
+    async def _wait(self, slot: Slot, deadline: float) -> Holder:
+        max_waiting = self.options.max_waiting
+        if max_waiting is not None and sum(1 for w in slot.waiters if not w.done()) >= max_waiting:
+            self._timeouts_total += 1
+            raise PoolTimeout(self._timeout_message(slot, f"max_waiting={max_waiting} tasks already wait"))
+        waiter: asyncio.Future[Holder] = asyncio.get_running_loop().create_future()
+        slot.waiters.append(waiter)
+        slot.grow()
+        try:
+            async with asyncio.timeout_at(self._loop_deadline(deadline)):
+                return await waiter
+        except TimeoutError:
+            self._reclaim(slot, waiter)
+            self._timeouts_total += 1
+            raise PoolTimeout(self._timeout_message(
+                slot, f"no connection became free within acquire_timeout={self.options.acquire_timeout}s"
+            )) from None
+        except BaseException:
+            self._reclaim(slot, waiter)
+            raise
+
+    def _reclaim(self, slot: Slot, waiter: asyncio.Future[Holder]) -> None:
+        """A waiter gave up; if a connection reached it meanwhile, pass it on."""
+        with contextlib.suppress(ValueError):
+            slot.waiters.remove(waiter)
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            holder = waiter.result()
+            slot.in_use.discard(holder)
+            slot.put(holder)
+        else:
+            waiter.cancel()
+
+    @staticmethod
+    def _loop_deadline(deadline: float) -> float:
+        loop = asyncio.get_running_loop()
+        return loop.time() + (deadline - time.monotonic())
+
+    def _release(self, holder: Holder) -> None:
+        """Return a connection. Never awaits, so it cannot be interrupted half-way."""
+        slot = holder.slot
+        if holder not in slot.in_use:
+            return
+        holder.task = None
+        conn = holder.conn
+        if holder.broken or conn.is_closed or conn.in_transaction:
+            self._discard(holder)
+            return
+        if self._closed or time.monotonic() >= holder.expires_at:
+            self._discard(holder, graceful=True)
+            return
+        if holder.needs_reset:
+            self._spawn(self._reset_then_return(holder))
+            return
+        slot.in_use.discard(holder)
+        slot.put(holder)
+
+    async def _reset_then_return(self, holder: Holder) -> None:
+        try:
+            ok = await holder.conn.reset()
+        except Exception:
+            ok = False
+        if not ok:
+            self._discard(holder, graceful=True)
+            return
+        holder.needs_reset = False
+        holder.slot.in_use.discard(holder)
+        if self._closed:
+            self._close_in_background(holder.conn)
+            return
+        holder.slot.put(holder)
+
+    def _discard(self, holder: Holder, *, graceful: bool = False) -> None:
+        """Take a connection out of service; replace it if anyone needs one."""
+        slot = holder.slot
+        slot.in_use.discard(holder)
+        with contextlib.suppress(ValueError):
+            slot.idle.remove(holder)
+        self._discarded_total += 1
+        if graceful:
+            self._close_in_background(holder.conn)
+        else:
+            holder.conn.terminate()
+            self._close_in_background(holder.conn)
+        slot.grow()
+
+    def _suspect_older(self, dead: Holder) -> None:
+        """After a server restart every older connection is probably dead too."""
+        for holder in dead.slot.idle:
+            if holder.created_at <= dead.created_at:
+                holder.suspect = True
+
+    def _close_in_background(self, conn: DriverConnection) -> None:
+        async def close() -> None:
+            try:
+                await asyncio.wait_for(conn.close(), 5)
+            except BaseException:
+                conn.terminate()
+
+        self._spawn(close())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _connect_failed(self, exc: BaseException) -> None:
+        self._connect_errors_total += 1
+        error = self.dialect.translate(exc)
+        text = f"{type(exc).__name__}: {exc}" if error is None else str(error)
+        self._last_error = self.dialect.url.scrub(text)
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def _timeout_message(self, slot: Slot, reason: str) -> str:
+        s = self.stats()
+        parts = [
+            f"{reason} ({self.dialect.describe()}, {slot.role} connections)",
+            f"stats: size={s.size} idle={s.idle} in_use={s.in_use} waiting={s.waiting} "
+            f"max_size={s.max_size}",
+        ]
+        if self._last_error:
+            parts.append(f"last connection error: {self._last_error}")
+        current = asyncio.current_task()
+        mine = [h for sl in self._slots.values() for h in sl.in_use if h.task is current and current]
+        if mine:
+            parts.append(
+                "this task already holds a connection from this pool, acquired at "
+                + ", ".join(_where(h.site) for h in mine)
+                + " (a nested pool.transaction() waits for a second one; pass the outer tx instead)"
+            )
+        oldest = slot.oldest_holders()
+        if oldest:
+            now = time.monotonic()
+            parts.append("oldest holders: " + "; ".join(
+                f"{_where(h.site)} for {now - h.acquired_at:.1f}s" for h in oldest))
+        return "; ".join(parts)
+
+    # -- maintenance ---------------------------------------------------------------------------
+    async def _maintain(self) -> None:
+        o = self.options
+        intervals = [1.0]
+        if o.leak_threshold:
+            intervals.append(o.leak_threshold / 4)
+        if o.idle_timeout:
+            intervals.append(o.idle_timeout / 2)
+        period = max(0.05, min(intervals))
+        while not self._closed:
+            await asyncio.sleep(period)
+            try:
+                self._maintain_once()
+            except Exception:  # pragma: no cover - maintenance must never die
+                log.exception("rawdb pool maintenance failed")
+
+    def _maintain_once(self) -> None:
+        o = self.options
+        now = time.monotonic()
+        for slot in self._slots.values():
+            if o.leak_threshold is not None:
+                for holder in slot.in_use:
+                    if not holder.leak_reported and now - holder.acquired_at > o.leak_threshold:
+                        holder.leak_reported = True
+                        self._leaks_total += 1
+                        log.warning(
+                            "rawdb connection held for %.1fs (leak_threshold=%ss), acquired at %s",
+                            now - holder.acquired_at, o.leak_threshold, _where(holder.site),
+                        )
+            # Oldest idle first (the left end): retire expired, then reap surplus idle.
+            for holder in list(slot.idle):
+                if now >= holder.expires_at:
+                    self._discard(holder, graceful=True)
+                elif (o.idle_timeout is not None and slot.size > slot.min_size
+                      and now - holder.last_used > o.idle_timeout):
+                    self._discard(holder, graceful=True)
+            slot.grow()
+
+    def statement_timer(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The per-statement deadline (``command_timeout``), or a no-op."""
+        if self._statement_timeout is None:
+            return _NO_TIMER
+        return asyncio.timeout(self._statement_timeout)
+
+
+class _NoTimer(contextlib.AbstractAsyncContextManager[None]):
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_TIMER = _NoTimer()
+
+
+class TransactionBlock:
+    """The async context manager behind ``pool.transaction()``."""
+
+    __slots__ = ("_holder", "_isolation", "_pool", "_readonly", "_tx")
+
+    def __init__(self, pool: Pool, readonly: bool, isolation: str | None) -> None:
+        self._pool = pool
+        self._readonly = readonly
+        self._isolation = isolation
+        self._holder: Holder | None = None
+        self._tx: Transaction | None = None
+
+    async def __aenter__(self) -> Transaction:
+        if self._tx is not None:
+            raise InterfaceError("a transaction block cannot be entered twice")
+        pool = self._pool
+        dialect = pool.dialect
+        role = dialect.route(self._readonly)
+        begin = dialect.begin_statements(self._readonly, self._isolation, role)
+        for attempt in range(_BEGIN_ATTEMPTS):
+            holder = await pool._acquire(role)
+            try:
+                await holder.conn.run(begin)
+            except BaseException as exc:
+                # Nothing has happened in this transaction yet, so a connection the
+                # server dropped while idle is replaced without bothering the caller.
+                pool._discard(holder)
+                pool._suspect_older(holder)
+                error = dialect.translate(exc) if isinstance(exc, Exception) else None
+                if isinstance(error, ConnectionLost) and attempt + 1 < _BEGIN_ATTEMPTS:
+                    continue
+                if error is None:
+                    raise
+                raise error from exc
+            break
+        self._holder = holder
+        self._tx = Transaction(pool, holder, readonly=self._readonly, role=role)
+        return self._tx
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        tx = self._tx
+        holder = self._holder
+        assert tx is not None and holder is not None
+        try:
+            await finish_transaction(tx, commit=et is None)
+        finally:
+            self._pool._release(holder)
+
+    def transaction(self) -> SavepointBlock:  # pragma: no cover - guard for a common slip
+        raise InterfaceError("use 'async with pool.transaction() as tx' and then tx.transaction()")
+
+
+class ConnectionBlock:
+    """The async context manager behind ``pool.connection()``."""
+
+    __slots__ = ("_conn", "_holder", "_pool")
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._holder: Holder | None = None
+        self._conn: Connection | None = None
+
+    async def __aenter__(self) -> Connection:
+        pool = self._pool
+        role: Role = "writer" if "writer" in pool._slots else "any"
+        self._holder = await pool._acquire(role)
+        self._conn = Connection(pool, self._holder)
+        return self._conn
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        assert self._conn is not None and self._holder is not None
+        self._conn._open = False
+        self._pool._release(self._holder)
