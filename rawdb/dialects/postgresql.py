@@ -170,7 +170,9 @@ class PostgresDialect(Dialect):
             "closed" in str(exc) or "does not exist" in str(exc)
         ):
             return ConnectionLost(self.url.scrub(f"connection lost: {exc}"))
-        if isinstance(exc, (ConnectionError, OSError, EOFError)):
+        if isinstance(exc, (ConnectionError, OSError, EOFError, pgx.InternalClientError)):
+            # InternalClientError: the protocol is out of step (e.g. the server sent
+            # FATAL while the connection sat idle); the connection cannot be trusted.
             return ConnectionLost(self.url.scrub(f"connection lost: {exc}"))
         if isinstance(exc, pgx.DataError):  # client-side encoding of an argument
             return DataError(str(exc))

@@ -10,6 +10,7 @@ where plain aiosqlite usage costs four.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -45,13 +46,14 @@ def _columns(cursor: sqlite3.Cursor) -> Columns:
 
 
 class SQLiteConnection(DriverConnection):
-    __slots__ = ("_closed", "_db", "_pending", "_raw")
+    __slots__ = ("_closed", "_db", "_pending", "_raw", "_stopping")
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._raw: sqlite3.Connection = db._conn
         self._pending: tuple[str, ...] = ()
         self._closed = False
+        self._stopping: asyncio.Future[Any] | None = None
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await self._db._execute(fn, *args)
@@ -156,6 +158,10 @@ class SQLiteConnection(DriverConnection):
         return await self.executemany(sql, records)
 
     async def close(self) -> None:
+        if self._stopping is not None:
+            # Terminated earlier: wait for the worker thread to finish, so none outlives the pool.
+            await self._stopping
+            return
         if not self._closed:
             self._closed = True
             await self._db.close()
@@ -164,7 +170,7 @@ class SQLiteConnection(DriverConnection):
         if not self._closed:
             self._closed = True
             self._raw.interrupt()
-            self._db.stop()
+            self._stopping = self._db.stop()
 
     @property
     def is_closed(self) -> bool:
