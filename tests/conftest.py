@@ -67,7 +67,11 @@ class IsolatedDatabase:
     async def pool(self, **options: Any) -> rawdb.Pool:
         merged = {**self.options, **options}
         if "connect_options" in self.options and "connect_options" in options:
-            merged["connect_options"] = {**self.options["connect_options"], **options["connect_options"]}
+            mine, theirs = self.options["connect_options"], options["connect_options"]
+            combined = {**mine, **theirs}
+            if "server_settings" in mine and "server_settings" in theirs:
+                combined["server_settings"] = {**mine["server_settings"], **theirs["server_settings"]}
+            merged["connect_options"] = combined
         return await rawdb.create_pool(self.url, **merged)
 
 
