@@ -1,0 +1,47 @@
+"""Migration errors that carry structured details next to their message.
+
+They subclass the public classes in `rawdb.errors`, so ``except
+rawdb.MigrationError`` catches them all; the attributes let tools (and tests)
+act on the failing file and statement without parsing text.
+"""
+
+from __future__ import annotations
+
+from rawdb.errors import MigrationError
+
+
+class MigrationScriptError(MigrationError):
+    """A statement of a script failed; the database stays at ``version``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        script: str,
+        statement: int,
+        line: int,
+        first_line: str,
+        database_message: str,
+        version: int,
+    ) -> None:
+        super().__init__(message)
+        self.script = script
+        self.statement = statement
+        self.line = line
+        self.first_line = first_line
+        self.database_message = database_message
+        self.version = version
+
+
+class UnrecognisedState(MigrationError):
+    """Objects the pending scripts would create already exist (old runner or fallback).
+
+    ``state`` is ``"half-applied"``, ``"fallback"`` or ``"unmanaged"``;
+    ``suggested_baseline`` is the highest version whose tables and columns are
+    all present (``None`` when no version fits).
+    """
+
+    def __init__(self, message: str, *, state: str, suggested_baseline: int | None) -> None:
+        super().__init__(message)
+        self.state = state
+        self.suggested_baseline = suggested_baseline
