@@ -228,7 +228,7 @@ class Row(tuple[Any, ...]):
     __slots__ = ()
     _index: ClassVar[dict[str, int]] = {}
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             try:
                 return tuple.__getitem__(self, self._index[key])
@@ -258,7 +258,7 @@ def row_class(columns: Sequence[str]) -> type[Row]:
     key = tuple(columns)
     cls = _row_classes.get(key)
     if cls is None:
-        index = {}
+        index: dict[str, int] = {}
         for i, name in enumerate(key):
             index.setdefault(name, i)
         cls = _row_classes[key] = type("Row", (Row,), {"__slots__": (), "_index": index})

@@ -187,6 +187,7 @@ class Pool:
         self._discarded_total = 0
         self._leaks_total = 0
         self._connect_errors_total = 0
+        self._drained: asyncio.Event | None = None  # set by close() to learn when holders are gone
         timeout = options.command_timeout
         self._statement_timeout = None if timeout is None else timeout + (
             0.0 if not dialect.needs_health_check else min(1.0, 0.05 + timeout * 0.1))
@@ -236,9 +237,10 @@ class Pool:
                 waiter = slot.waiters.popleft()
                 if not waiter.done():
                     waiter.set_exception(PoolClosed("the pool was closed while waiting for a connection"))
-        deadline = time.monotonic() + timeout
-        while any(slot.in_use for slot in self._slots.values()) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        self._drained = asyncio.Event()
+        self._check_drained()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), timeout)
         await self._close_all_idle()
         for slot in self._slots.values():
             for holder in list(slot.in_use):
@@ -257,6 +259,10 @@ class Pool:
         for conn, result in zip(closing, results, strict=True):
             if isinstance(result, BaseException):
                 conn.terminate()
+
+    def _check_drained(self) -> None:
+        if self._drained is not None and not any(slot.in_use for slot in self._slots.values()):
+            self._drained.set()
 
     @property
     def closed(self) -> bool:
@@ -433,6 +439,7 @@ class Pool:
             return
         slot.in_use.discard(holder)
         slot.put(holder)
+        self._check_drained()
 
     async def _reset_then_return(self, holder: Holder) -> None:
         try:
@@ -446,6 +453,7 @@ class Pool:
         holder.slot.in_use.discard(holder)
         if self._closed:
             self._close_in_background(holder.conn)
+            self._check_drained()
             return
         holder.slot.put(holder)
 
@@ -462,6 +470,7 @@ class Pool:
             holder.conn.terminate()
             self._close_in_background(holder.conn)
         slot.grow()
+        self._check_drained()
 
     def _suspect_older(self, dead: Holder) -> None:
         """After a server restart every older connection is probably dead too."""
@@ -545,14 +554,12 @@ class Pool:
                         )
             # Oldest idle first (the left end): retire expired, then reap surplus idle.
             for holder in list(slot.idle):
-                if now >= holder.expires_at:
-                    self._discard(holder, graceful=True)
-                elif (o.idle_timeout is not None and slot.size > slot.min_size
+                if now >= holder.expires_at or (o.idle_timeout is not None and slot.size > slot.min_size
                       and now - holder.last_used > o.idle_timeout):
                     self._discard(holder, graceful=True)
             slot.grow()
 
-    def statement_timer(self) -> contextlib.AbstractAsyncContextManager[None]:
+    def statement_timer(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """The per-statement deadline (``command_timeout``), or a no-op."""
         if self._statement_timeout is None:
             return _NO_TIMER

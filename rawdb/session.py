@@ -11,6 +11,7 @@ broken, so the pool closes it instead of handing it to the next user.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
@@ -323,10 +324,9 @@ class SavepointBlock:
         if et is None:
             await parent._run_control((d.release_savepoint(self._name),))
         else:
-            try:
+            # The original error matters more; if this fails the outer block cleans up.
+            with contextlib.suppress(Exception):
                 await parent._run_control((d.rollback_savepoint(self._name), d.release_savepoint(self._name)))
-            except Exception:
-                pass  # the original error matters more; the outer block cleans up
 
 
 class Connection(Session):

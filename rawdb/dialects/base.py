@@ -90,7 +90,7 @@ class DriverConnection(ABC):
     def in_transaction(self) -> bool:
         """Known locally, without a round trip: is a transaction still open?"""
 
-    def interrupt(self) -> None:
+    def interrupt(self) -> None:  # noqa: B027 - optional hook, a no-op for socket drivers
         """Stop the running statement (SQLite: its worker thread keeps running otherwise)."""
 
 

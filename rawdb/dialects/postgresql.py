@@ -67,7 +67,7 @@ class PostgresConnection(DriverConnection):
         stmt = await conn.prepare(sql)
         for one in args:
             await stmt.fetch(*one)
-            total += _rowcount(stmt.get_statusmsg())
+            total += _rowcount(stmt.get_statusmsg() or "")
         return total
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> tuple[list[Any], Columns]:

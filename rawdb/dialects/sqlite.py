@@ -56,7 +56,8 @@ class SQLiteConnection(DriverConnection):
         self._stopping: asyncio.Future[Any] | None = None
 
     async def _call(self, fn: Any, *args: Any) -> Any:
-        return await self._db._execute(fn, *args)
+        # aiosqlite's own queue-to-thread primitive: one hop runs the whole closure.
+        return await self._db._execute(fn, *args)  # type: ignore[no-untyped-call]
 
     def _take_pending(self) -> tuple[str, ...]:
         pending = self._pending
@@ -258,7 +259,7 @@ class SQLiteDialect(Dialect):
                 for pragma in pragmas:
                     raw.execute(pragma).fetchall()
 
-            await db._execute(setup)
+            await db._execute(setup)  # type: ignore[no-untyped-call]
         except BaseException:
             await db.close()
             raise
