@@ -37,7 +37,7 @@ _STATEFUL = re.compile(
 class CompiledSQL:
     """One statement in a driver's style, with the parameter names in bind order."""
 
-    __slots__ = ("names", "name_set", "stateful", "text")
+    __slots__ = ("name_set", "names", "stateful", "text")
 
     def __init__(self, text: str, names: tuple[str, ...], stateful: bool) -> None:
         self.text = text
@@ -121,7 +121,7 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
             flush(i, False)
             start = i
             continue
-        if ch == "-" and sql.startswith("--", i) or ch == "#" and mysql:
+        if (ch == "-" and sql.startswith("--", i)) or (ch == "#" and mysql):
             flush(i, True)
             start = i
             end = sql.find("\n", i)
