@@ -118,9 +118,12 @@ class QuerySet:
         sql = self.sql(tx, name)
         if limit is not None or offset:
             paging = load(tx.dialect.name)["paging"]
-            fragment = paging.limit_offset if limit is not None else paging.offset_only
-            sql = _join(sql, fragment)
-            params = {**params, "limit": limit, "offset": offset}
+            if limit is None:
+                sql = _join(sql, paging.offset_only)
+                params = {**params, "offset": offset}
+            else:
+                sql = _join(sql, paging.limit_offset)
+                params = {**params, "limit": limit, "offset": offset}
         rows: list[S] = await tx.fetch_all(sql, params, into=into)
         return rows
 
