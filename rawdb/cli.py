@@ -1,0 +1,218 @@
+"""``rawdb`` command line: migrate, status, repair, baseline.
+
+A thin adapter over `rawdb.Migrator` for deploy scripts and operators: each
+command opens a small pool, runs one Migrator call, prints what happened and
+exits 0 on success, 1 with a readable message on a database or migration
+error (no traceback), 2 on a usage error. ``status`` also exits 1 when
+``migrate`` would refuse (drift, dirty, unrecognised state), so it can gate a
+deployment.
+
+The database URL comes from ``--url``, else ``$RAWDB_URL``, else
+``sqlite:///rawdb.db`` in the working directory (DECISIONS: URLs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from rawdb.config import default_url
+from rawdb.errors import RawDBError
+
+if TYPE_CHECKING:
+    from rawdb.migrations import Migrator, ProgressEvent
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rawdb",
+        description="Apply and inspect rawdb's ordered SQL migrations.",
+        epilog="The URL defaults to $RAWDB_URL, else sqlite:///rawdb.db in the current directory.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--url", help="database URL (default: $RAWDB_URL or sqlite:///rawdb.db)")
+        sub.add_argument(
+            "--dir",
+            dest="directory",
+            metavar="DIR",
+            help="folder of vNNN_description.sql scripts (default: rawdb's packaged scripts for the URL's dialect)",
+        )
+        sub.add_argument(
+            "--lock-timeout",
+            type=float,
+            default=60.0,
+            metavar="SECONDS",
+            help="how long to wait for another migrator (default: 60)",
+        )
+        return sub
+
+    migrate = command("migrate", "apply pending migrations, script by script")
+    migrate.add_argument("--to", type=int, dest="target", metavar="N", help="stop at version N")
+    migrate.add_argument("--dry-run", action="store_true", help="show what would run; change nothing")
+    command("status", "show the schema version, each script's state and any problem")
+    repair = command("repair", "clear a dirty mark after fixing the schema; accept intentional script edits")
+    repair.add_argument(
+        "--accept",
+        action="append",
+        default=[],
+        metavar="vNNN",
+        help="accept the current file of an applied script whose checksum changed (repeatable)",
+    )
+    baseline = command("baseline", "adopt an existing database at version N after checking its tables and columns")
+    baseline.add_argument("--to", type=int, dest="target", metavar="N", required=True)
+    return parser
+
+
+class _ProgressPrinter:
+    """Prints "name ... ok in N ms" per script; remembers an unfinished line."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.open_line = False
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "start":
+            print(f"  {event.name} ({event.statements} statements) ...", end="", file=self.out)
+            self.open_line = True
+        else:
+            print(f" ok in {event.duration_ms or 0:.1f} ms", file=self.out)
+            self.open_line = False
+        self.out.flush()
+
+    def close_line(self) -> None:
+        if self.open_line:
+            print(" failed", file=self.out, flush=True)
+            self.open_line = False
+
+
+async def _run(args: argparse.Namespace, out: TextIO) -> int:
+    import rawdb
+    from rawdb.migrations import Migrator
+
+    url = args.url or default_url()
+    pool = await rawdb.create_pool(url, min_size=1, max_size=2)
+    try:
+        progress = _ProgressPrinter(out)
+        migrator = Migrator(pool, args.directory, lock_timeout=args.lock_timeout, progress=progress)
+        where = pool.dialect.describe()
+        if args.command == "migrate":
+            return await _migrate(migrator, args, where, out, progress)
+        if args.command == "status":
+            return await _status(migrator, where, out)
+        if args.command == "repair":
+            return await _repair(migrator, args, where, out)
+        return await _baseline(migrator, args, where, out)
+    finally:
+        await pool.close()
+
+
+async def _migrate(
+    migrator: Migrator,
+    args: argparse.Namespace,
+    where: str,
+    out: TextIO,
+    progress: _ProgressPrinter,
+) -> int:
+    print(f"rawdb migrate: {where} with {migrator.directory}", file=out, flush=True)
+    try:
+        report = await migrator.apply(args.target, dry_run=args.dry_run)
+    finally:
+        progress.close_line()
+    for warning in report.warnings:
+        print(f"  warning: {warning}", file=out)
+    if report.dry_run:
+        if not report.planned:
+            print(f"version {report.before}: up to date, nothing would run", file=out)
+        else:
+            print(f"version {report.before}; a migrate would apply:", file=out)
+            for p in report.planned:
+                resume = f", resuming at statement {p.resume_at}" if p.resume_at > 1 else ""
+                mode = "one transaction" if p.transactional else "statement by statement"
+                print(f"  {p.name} ({p.statements} statements, {mode}{resume})", file=out)
+        return 0
+    if not report.applied:
+        print(f"version {report.after}: up to date", file=out)
+    else:
+        total = sum(a.duration_ms for a in report.applied)
+        print(
+            f"version {report.before} -> {report.after}: applied {len(report.applied)} script(s) in {total:.1f} ms",
+            file=out,
+        )
+    return 0
+
+
+async def _status(migrator: Migrator, where: str, out: TextIO) -> int:
+    status = await migrator.status()
+    print(f"database: {where}", file=out)
+    print(f"scripts:  {status.directory} (newest v{status.latest:03d})", file=out)
+    print(f"version:  {status.version}", file=out)
+    for s in status.scripts:
+        when = f"  {s.applied_at:%Y-%m-%d %H:%M:%S}Z" if s.applied_at else ""
+        print(f"  {s.name:<50} {s.state}{when}", file=out)
+        if s.state == "drifted":
+            print(f"      recorded {s.recorded_checksum}", file=out)
+            print(f"      file now {s.file_checksum}", file=out)
+    if status.dirty is not None:
+        print(f"dirty: {status.dirty.describe()}", file=out)
+    if status.problems:
+        print("migrate would refuse:", file=out)
+        for problem in status.problems:
+            print("  - " + problem.replace("\n", "\n    "), file=out)
+        return 1
+    pending = len(status.pending)
+    print(f"{pending} pending" if pending else "up to date", file=out)
+    return 0
+
+
+async def _repair(migrator: Migrator, args: argparse.Namespace, where: str, out: TextIO) -> int:
+    report = await migrator.repair(accept=args.accept or None)
+    if report.dirty_cleared is None and not report.accepted:
+        print(f"rawdb repair: {where}: nothing to repair", file=out)
+        return 0
+    if report.dirty_cleared is not None:
+        d = report.dirty_cleared
+        print(
+            f"cleared the dirty mark of {d.name}; `rawdb migrate` resumes it at statement {d.failed_statement}",
+            file=out,
+        )
+    for s in report.accepted:
+        if s.recorded_checksum == s.file_checksum:
+            print(f"{s.name}: checksum already matches", file=out)
+        else:
+            print(f"accepted {s.name}: {s.recorded_checksum} -> {s.file_checksum}", file=out)
+    return 0
+
+
+async def _baseline(migrator: Migrator, args: argparse.Namespace, where: str, out: TextIO) -> int:
+    report = await migrator.baseline(args.target)
+    print(f"rawdb baseline: {where}: recorded version {report.version} (was {report.before})", file=out)
+    if report.differences:
+        print("differences from the scripts' schema (left as they are):", file=out)
+        for line in report.differences:
+            print(f"  - {line}", file=out)
+    else:
+        print(f"the schema matches v{report.version:03d}", file=out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rawdb`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return asyncio.run(_run(args, sys.stdout))
+    except RawDBError as exc:
+        print(f"rawdb {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rawdb {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
