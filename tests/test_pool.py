@@ -251,3 +251,43 @@ async def test_close_timeout_terminates_stuck_holders(isolated: IsolatedDatabase
     release.set()
     with pytest.raises(rawdb.RawDBError):
         await holder  # its COMMIT cannot succeed on a terminated connection
+
+
+_EXIT_SCRIPT = """
+import asyncio, sys, threading, time
+import rawdb
+
+async def main(url):
+    pool = await rawdb.create_pool(url, min_size=2, max_size=4)
+    async def work(i):
+        async with pool.transaction(readonly=i % 2 == 0) as tx:
+            await tx.fetch_val("SELECT 1")
+    await asyncio.gather(*(work(i) for i in range(8)))
+    held = pool.transaction()
+    tx = await held.__aenter__()          # left open on purpose: close() must end it
+    await tx.fetch_val("SELECT 1")
+    await pool.close(timeout=0.5)
+    workers = [t.name for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+    print("workers-left", len(workers))
+
+asyncio.run(main(sys.argv[1]))
+print("done", flush=True)
+"""
+
+
+async def test_close_leaves_no_worker_threads_and_the_process_exits(isolated: IsolatedDatabase) -> None:
+    import subprocess
+    import sys
+
+    if isolated.dialect == "postgresql":
+        pytest.skip("the PostgreSQL pool holds no threads; covered by the close tests above")
+    t0 = time.monotonic()
+    result = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", _EXIT_SCRIPT, isolated.url],
+        capture_output=True, text=True, timeout=60,
+    )
+    elapsed = time.monotonic() - t0
+    assert result.returncode == 0, result.stderr
+    assert "workers-left 0" in result.stdout
+    assert result.stdout.strip().endswith("done")
+    assert elapsed < 10

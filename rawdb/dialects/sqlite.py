@@ -162,10 +162,12 @@ class SQLiteConnection(DriverConnection):
         if self._stopping is not None:
             # Terminated earlier: wait for the worker thread to finish, so none outlives the pool.
             await self._stopping
-            return
-        if not self._closed:
+        elif not self._closed:
             self._closed = True
             await self._db.close()
+        # The worker has answered its last call and is leaving its loop: join it, so
+        # that a closed pool really leaves no thread behind.
+        self._db._thread.join(1.0)
 
     def terminate(self) -> None:
         if not self._closed:
