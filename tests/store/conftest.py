@@ -11,30 +11,24 @@ database), dropped afterwards; every test starts from empty tables. A server
 that cannot be reached skips its tests with the reason, except when ``CI`` is
 set, where that fails: a skipped server proves nothing.
 
-The schema is made by ``pool.migrate()`` when the migration runner is
-importable, else by applying the scripts here (``apply_scripts``).
+The schema is made by ``pool.migrate()``, which also upgrades the legacy file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import legacy_db  # tests/legacy_db.py (tests/ is on sys.path: it holds a conftest.py)
 import pytest
 
 import rawdb
-from rawdb.queries import sql_root
 from rawdb.store.crypto import FernetCipher
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import legacy_db  # noqa: E402  (tests/legacy_db.py: builds the old system's files)
 
 PG_URL = os.environ.get("RAWDB_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("RAWDB_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
@@ -44,87 +38,6 @@ TABLES = (
     "llm_profiles", "mcp_profiles", "tasks", "uploaded_files", "voice_profiles",
     "composio_toolkits", "credentials", "schedules", "workflow_skills",
 )
-
-
-# --------------------------------------------------------------------------- schema
-
-
-def _sqlite_statements(text: str) -> list[str]:
-    return legacy_db.split_sqlite_script(text)
-
-
-def _mysql_statements(text: str) -> list[str]:
-    """Split a MySQL script on ``;`` outside strings, quoted names and comments.
-
-    rawdb's MySQL scripts need nothing more (no ``DELIMITER``, single-statement
-    triggers); the migration runner has the complete splitter.
-    """
-    statements: list[str] = []
-    buf: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "'\"`":
-            j = i + 1
-            while j < n and text[j] != ch:
-                j += 2 if text[j] == "\\" else 1
-            buf.append(text[i : j + 1])
-            i = j + 1
-        elif text.startswith("--", i) or ch == "#":
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-        elif ch == ";":
-            statement = "".join(buf).strip()
-            if statement:
-                statements.append(statement)
-            buf = []
-            i += 1
-        else:
-            buf.append(ch)
-            i += 1
-    if "".join(buf).strip():
-        statements.append("".join(buf).strip())
-    return statements
-
-
-def _scripts(dialect: str, start: int) -> list[Path]:
-    paths = sorted((sql_root() / "migrations" / dialect).glob("v*.sql"))
-    return [p for p in paths if int(re.match(r"v(\d+)", p.name).group(1)) >= start]  # type: ignore[union-attr]
-
-
-async def apply_scripts(pool: rawdb.Pool, start: int = 1) -> None:
-    """Apply ``v{start}``... of the pool's dialect (stand-in until ``pool.migrate()`` exists)."""
-    dialect = pool.dialect.name
-    for path in _scripts(dialect, start):
-        text = path.read_text(encoding="utf-8")
-        version = int(path.name[1:4])
-        async with pool.transaction() as tx:
-            if dialect == "postgresql":
-                await tx.execute_verbatim(text)
-            else:
-                split = _sqlite_statements if dialect == "sqlite" else _mysql_statements
-                for statement in split(text):
-                    await tx.execute_verbatim(statement)
-            if dialect == "sqlite":
-                await tx.execute_verbatim(f"PRAGMA user_version = {version}")
-
-
-def _runner_available() -> bool:
-    try:
-        from rawdb.migrations import migrate_pool  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-async def build_schema(pool: rawdb.Pool, *, legacy: bool = False) -> None:
-    if _runner_available():
-        await pool.migrate()
-    else:
-        await apply_scripts(pool, start=legacy_db.LEGACY_MAX_VERSION + 1 if legacy else 1)
 
 
 # --------------------------------------------------------------------------- servers
@@ -199,7 +112,7 @@ async def create_database(backend: str, directory: Path) -> StoreDatabase:
         db.name = name
     pool = await db.pool(max_size=2)
     try:
-        await build_schema(pool, legacy=legacy is not None)
+        await pool.migrate()
     finally:
         await pool.close()
     return db
