@@ -428,8 +428,14 @@ class Pool:
             return
         holder.task = None
         conn = holder.conn
-        if holder.broken or conn.is_closed or conn.in_transaction:
+        if conn.is_closed:
             self._discard(holder)
+            return
+        if holder.broken or conn.in_transaction:
+            if conn.recoverable and not self._closed:
+                self._spawn(self._recover_then_return(holder))
+            else:
+                self._discard(holder)
             return
         if self._closed or time.monotonic() >= holder.expires_at:
             self._discard(holder, graceful=True)
@@ -441,9 +447,21 @@ class Pool:
         slot.put(holder)
         self._check_drained()
 
+    async def _recover_then_return(self, holder: Holder) -> None:
+        """Bring an interrupted connection back to a known state (SQLite), or replace it."""
+        try:
+            ok = await asyncio.wait_for(holder.conn.recover(), self.options.acquire_timeout)
+        except Exception:
+            ok = False
+        if not ok:
+            self._discard(holder)
+            return
+        holder.broken = False
+        await self._reset_then_return(holder)
+
     async def _reset_then_return(self, holder: Holder) -> None:
         try:
-            ok = await holder.conn.reset()
+            ok = await holder.conn.reset() if holder.needs_reset else True
         except Exception:
             ok = False
         if not ok:

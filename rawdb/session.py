@@ -73,6 +73,7 @@ class Session:
             return exc
         if not isinstance(exc, Exception):  # cancelled mid-statement: state unknown
             holder.broken = True
+            self._conn.interrupt()  # SQLite's thread would otherwise run the statement to its end
             return exc
         if isinstance(exc, TimeoutError):
             holder.broken = True

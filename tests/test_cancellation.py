@@ -209,3 +209,28 @@ async def test_two_tasks_on_one_transaction_raise_instead_of_interleaving(pool: 
         # Handing the transaction to another task in sequence is fine.
         assert await asyncio.create_task(tx.fetch_val("SELECT 2")) == 2
     assert pool.stats().in_use == 0
+
+
+async def test_memory_database_survives_a_cancelled_statement() -> None:
+    """``:memory:`` has one connection, which *is* the database: never replace it."""
+    async with await rawdb.create_pool("sqlite:///:memory:", acquire_timeout=10) as pool:
+        async with pool.transaction() as tx:
+            await tx.execute("CREATE TABLE kept (x INTEGER)")
+            await tx.execute("INSERT INTO kept VALUES (1)")
+        slow = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000000) "
+                "SELECT COUNT(*) FROM c")
+
+        async def long_write() -> None:
+            async with pool.transaction() as tx:
+                await tx.execute("INSERT INTO kept VALUES (2)")
+                await tx.fetch_val(slow)
+
+        task = asyncio.create_task(long_write())
+        await eventually(lambda: any(h.busy for s in pool._slots.values() for h in s.in_use),
+                         what="the slow statement to start")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with pool.transaction(readonly=True) as tx:
+            assert await tx.fetch_all("SELECT x FROM kept") == [(1,)]
+        assert pool.stats().discarded_total == 0

@@ -70,6 +70,14 @@ class DriverConnection(ABC):
     async def reset(self) -> bool:
         """Clear session state left by a stateful statement; False means: replace me."""
 
+    # True when an interrupted statement leaves the connection recoverable in place
+    # (SQLite: the worker thread finishes it; a socket protocol would be out of step).
+    recoverable = False
+
+    async def recover(self) -> bool:
+        """After an interrupted statement: finish it, roll back, report success."""
+        return False
+
     @abstractmethod
     async def copy_records(self, table: str, columns: Sequence[str],
                            records: Sequence[Sequence[Any]]) -> int: ...

@@ -46,10 +46,11 @@ def _columns(cursor: sqlite3.Cursor) -> Columns:
 
 
 class SQLiteConnection(DriverConnection):
-    __slots__ = ("_closed", "_db", "_pending", "_raw", "_stopping")
+    __slots__ = ("_closed", "_db", "_memory", "_pending", "_raw", "_stopping")
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, memory: bool) -> None:
         self._db = db
+        self._memory = memory
         self._raw: sqlite3.Connection = db._conn
         self._pending: tuple[str, ...] = ()
         self._closed = False
@@ -150,7 +151,22 @@ class SQLiteConnection(DriverConnection):
         await self._call(self._t_run, ("SELECT 1",))
 
     async def reset(self) -> bool:
-        return False  # PRAGMAs, temp tables, attachments: a fresh connection is simplest
+        # PRAGMAs, temp tables, attachments: a fresh connection is simplest — except for
+        # :memory:, where the one connection *is* the database and must be kept.
+        return self._memory
+
+    recoverable = True
+
+    def _t_recover(self) -> None:
+        if self._raw.in_transaction:
+            self._raw.execute("ROLLBACK")
+
+    async def recover(self) -> bool:
+        """Calls run in order on the worker thread: once ours runs, the interrupted
+        statement has finished; then nothing may stay open."""
+        self._pending = ()
+        await self._call(self._t_recover)
+        return not self._raw.in_transaction
 
     async def copy_records(self, table: str, columns: Sequence[str],
                            records: Sequence[Sequence[Any]]) -> int:
@@ -265,7 +281,7 @@ class SQLiteDialect(Dialect):
         except BaseException:
             await db.close()
             raise
-        return SQLiteConnection(db)
+        return SQLiteConnection(db, self.memory)
 
     def adapt_datetime(self, value: dt.datetime) -> Any:
         return _sqlite_text(value)
