@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -192,9 +193,7 @@ class Backend:
         error: str | None = None,
         method: str = "migrate",
     ) -> None:
-        await session.execute(
-            f"DELETE FROM {HISTORY_TABLE} WHERE version = :version", {"version": script.version}
-        )
+        await session.execute(f"DELETE FROM {HISTORY_TABLE} WHERE version = :version", {"version": script.version})
         await session.execute(
             f"INSERT INTO {HISTORY_TABLE} ({_HISTORY_COLUMNS}) VALUES (:version, :name, :checksum, "
             ":applied_at, :duration_ms, :success, :done, :progress, :dirty, :error, :method)",
@@ -216,7 +215,9 @@ class Backend:
     # -- running statements ------------------------------------------------------------
     def statement_line(self, statement: Statement, exc: BaseException) -> int:
         """The line in the file where the error is; PostgreSQL reports a character position."""
-        cause = exc.__cause__
+        # The driver error should be on __cause__; core currently raises "from None",
+        # which leaves it on __context__ only, so look at both.
+        cause = exc.__cause__ or exc.__context__
         position = getattr(cause, "position", None)
         try:
             offset = int(position) - 1 if position else -1
@@ -259,29 +260,20 @@ class Backend:
                     statement,
                     exc,
                     version=version_before,
-                    tail=(
-                        f"The database stays at version {version_before}: nothing of "
-                        f"{script.name} was kept."
-                    ),
+                    tail=(f"The database stays at version {version_before}: nothing of {script.name} was kept."),
                 ) from exc
 
-    async def apply_in_snapshot(
-        self, script: Script, statements: Sequence[Statement], version_before: int
-    ) -> float:
+    async def apply_in_snapshot(self, script: Script, statements: Sequence[Statement], version_before: int) -> float:
         """SQLite only (`atomic_in_snapshot`): apply inside the snapshot's transaction."""
         raise NotImplementedError
 
-    async def apply_atomic(
-        self, script: Script, statements: Sequence[Statement], version_before: int
-    ) -> float:
+    async def apply_atomic(self, script: Script, statements: Sequence[Statement], version_before: int) -> float:
         """Script + history row in one transaction (PostgreSQL). Returns milliseconds."""
         started = time.perf_counter()
         async with self.conn.transaction() as tx:
             await self.run_atomic(tx, script, statements, version_before)
             duration = (time.perf_counter() - started) * 1000
-            await self.record(
-                tx, script, success=True, duration_ms=duration, statements_done=len(statements)
-            )
+            await self.record(tx, script, success=True, duration_ms=duration, statements_done=len(statements))
         return duration
 
     async def apply_tracked(
@@ -303,12 +295,9 @@ class Backend:
             current = state.partial
             if state.version >= script.version:
                 return None
-            if (current is None) != (resume is None) or (
-                current is not None and resume is not None and current.dirty
-            ):
+            if (current is None) != (resume is None) or (current is not None and resume is not None and current.dirty):
                 raise MigrationError(
-                    f"the migration state of {script.name} changed while waiting for the lock; "
-                    "run migrate again"
+                    f"the migration state of {script.name} changed while waiting for the lock; run migrate again"
                 )
             await self.ensure_history_in_snapshot()
             await self.record(
@@ -369,16 +358,19 @@ class Backend:
             return  # cannot write; the row stays "interrupted" (error NULL), which is true
         try:
             await self.conn.execute(
-                f"UPDATE {HISTORY_TABLE} SET error = :error, dirty = :dirty WHERE version = "
-                ":version",
+                f"UPDATE {HISTORY_TABLE} SET error = :error, dirty = :dirty WHERE version = :version",
                 {"error": str(exc)[:4000], "dirty": True, "version": script.version},
             )
         except RawDBError:
             log.exception("could not record the failure of %s in %s", script.name, HISTORY_TABLE)
 
 
-async def poll(deadline: float, attempt: Any, *, interval: float = 0.05) -> bool:
-    """Call ``attempt()`` until it returns True or the deadline passes (then False)."""
+async def poll(deadline: float, attempt: Any, *, interval: float = 0.02, ceiling: float = 0.25) -> bool:
+    """Call ``attempt()`` until it returns True or the deadline passes (then False).
+
+    Backoff with jitter: waiters that started together would otherwise retry in
+    lock-step, and only one of them wins each round.
+    """
     delay = interval
     while True:
         if await attempt():
@@ -386,5 +378,5 @@ async def poll(deadline: float, attempt: Any, *, interval: float = 0.05) -> bool
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        await asyncio.sleep(min(delay, remaining))
-        delay = min(delay * 2, 0.5)
+        await asyncio.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
+        delay = min(delay * 2, ceiling)

@@ -64,9 +64,7 @@ def _sql_root_fallback() -> Path:
     for candidate in (package / "sql", package.parent / "sql"):
         if candidate.is_dir():
             return candidate
-    raise MigrationError(
-        f"cannot find rawdb's SQL folder (looked in {package / 'sql'} and {package.parent / 'sql'})"
-    )
+    raise MigrationError(f"cannot find rawdb's SQL folder (looked in {package / 'sql'} and {package.parent / 'sql'})")
 
 
 def discover(directory: Path | str) -> list[Script]:
@@ -104,8 +102,7 @@ def discover(directory: Path | str) -> list[Script]:
             after = by_version.get(expected - 1)
             where = f"after {after[0].name}" if after else "at the start"
             problems.append(
-                f"version {missing} is missing from the sequence: "
-                f"{by_version[version][0].name} comes {where}"
+                f"version {missing} is missing from the sequence: {by_version[version][0].name} comes {where}"
             )
         expected = version + 1
     scripts: list[Script] = []
@@ -129,7 +126,5 @@ def discover(directory: Path | str) -> list[Script]:
         )
     if problems:
         listing = "\n  - ".join(problems)
-        raise MigrationError(
-            f"migration folder {folder} is not valid; nothing was run:\n  - {listing}"
-        )
+        raise MigrationError(f"migration folder {folder} is not valid; nothing was run:\n  - {listing}")
     return scripts

@@ -37,9 +37,7 @@ _ALTER_TABLE = re.compile(
     rf"^ALTER\s+TABLE\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?{_QUALIFIED}\s+(.*)$",
     re.IGNORECASE | re.DOTALL,
 )
-_ADD_COLUMN = re.compile(
-    rf"(?:^|,)\s*ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?({_IDENT})", re.IGNORECASE
-)
+_ADD_COLUMN = re.compile(rf"(?:^|,)\s*ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?({_IDENT})", re.IGNORECASE)
 _NOT_COLUMNS = frozenset(
     {
         "constraint",
@@ -57,9 +55,7 @@ _NOT_COLUMNS = frozenset(
     }
 )
 _RENAME_TO = re.compile(rf"^RENAME\s+(?:TO|AS)\s+{_QUALIFIED}", re.IGNORECASE)
-_DROP_TABLE = re.compile(
-    r"^DROP\s+(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+EXISTS\s+)?(.+)$", re.IGNORECASE | re.DOTALL
-)
+_DROP_TABLE = re.compile(r"^DROP\s+(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+EXISTS\s+)?(.+)$", re.IGNORECASE | re.DOTALL)
 
 
 def _name(raw: str) -> str:
@@ -78,9 +74,7 @@ class Created(msgspec.Struct, frozen=True):
     column: str | None = None
 
     def describe(self) -> str:
-        return (
-            f"table {self.table}" if self.column is None else f"column {self.table}.{self.column}"
-        )
+        return f"table {self.table}" if self.column is None else f"column {self.table}.{self.column}"
 
 
 def created_objects(
@@ -127,9 +121,7 @@ def created_objects(
     return created, touched
 
 
-def conflicts(
-    created: Iterable[Created], tables: set[str], columns: dict[str, set[str]]
-) -> list[Created]:
+def conflicts(created: Iterable[Created], tables: set[str], columns: dict[str, set[str]]) -> list[Created]:
     """The created objects that already exist in the database."""
     found: list[Created] = []
     for obj in created:
@@ -141,9 +133,7 @@ def conflicts(
     return found
 
 
-def suggest_baseline(
-    created: Sequence[Created], present: Sequence[Created], version: int
-) -> int | None:
+def suggest_baseline(created: Sequence[Created], present: Sequence[Created], version: int) -> int | None:
     """Highest version whose created objects (and all earlier pending ones) all exist."""
     present_set = set(present)
     by_version: dict[int, list[Created]] = {}
@@ -204,7 +194,7 @@ def unrecognised_state(
         )
     message = (
         f"database state not recognised ({state}): its {label} is {version}, but {objects} "
-        f"already exist, which {scripts} would create. This looks like {looks}. rawdb does not "
-        f"guess and has changed nothing. {way_out}"
+        f"already {'exists' if len(present) == 1 else 'exist'}, which {scripts} would create. "
+        f"This looks like {looks}. rawdb does not guess and has changed nothing. {way_out}"
     )
     return UnrecognisedState(message, state=state, suggested_baseline=suggestion)

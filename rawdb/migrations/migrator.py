@@ -106,9 +106,7 @@ class Migrator:
     ) -> None:
         self.pool = pool
         self.dialect = pool.dialect.name
-        self.directory = (
-            Path(directory) if directory is not None else default_directory(self.dialect)
-        )
+        self.directory = Path(directory) if directory is not None else default_directory(self.dialect)
         self.lock_timeout = lock_timeout
         self.progress = progress
 
@@ -169,10 +167,7 @@ class Migrator:
                 continue
             script = by_version.get(row.version)
             if script is None:
-                drift.append(
-                    f"{row.name} was applied (checksum {row.checksum}) but is gone from "
-                    f"{self.directory}"
-                )
+                drift.append(f"{row.name} was applied (checksum {row.checksum}) but is gone from {self.directory}")
                 accept.append(f"v{row.version:03d}")
             elif script.checksum != row.checksum:
                 renamed = f" (recorded as {row.name})" if row.name != script.name else ""
@@ -225,11 +220,7 @@ class Migrator:
         partial = state.partial
         items = []
         for script in pending:
-            skip = (
-                partial.statements_done
-                if partial is not None and partial.version == script.version
-                else 0
-            )
+            skip = partial.statements_done if partial is not None and partial.version == script.version else 0
             items.append((script, statements[script.version][skip:]))
         created, touched = created_objects(items)
         if not created:
@@ -247,15 +238,9 @@ class Migrator:
             present=present,
         )
 
-    def _planned(
-        self, backend: Backend, script: Script, statements: list[Statement], state: DbState
-    ) -> PlannedScript:
+    def _planned(self, backend: Backend, script: Script, statements: list[Statement], state: DbState) -> PlannedScript:
         partial = state.partial
-        resume = (
-            partial.statements_done + 1
-            if partial is not None and partial.version == script.version
-            else 1
-        )
+        resume = partial.statements_done + 1 if partial is not None and partial.version == script.version else 1
         return PlannedScript(
             version=script.version,
             name=script.name,
@@ -303,9 +288,7 @@ class Migrator:
         if target < 0:
             raise MigrationError(f"target must be >= 0, got {target}")
         if target > latest:
-            raise MigrationError(
-                f"target version {target} has no script in {directory}: the newest is {latest}"
-            )
+            raise MigrationError(f"target version {target} has no script in {directory}: the newest is {latest}")
         return target
 
     # -- public API ------------------------------------------------------------------
@@ -352,19 +335,12 @@ class Migrator:
                                 f"{state.version}: migrations only move forward (restore a backup "
                                 "to go back)"
                             )
-                        pending = [
-                            s for s in scripts if state.version < s.version <= target_version
-                        ]
+                        pending = [s for s in scripts if state.version < s.version <= target_version]
                         if before is None:
                             before = state.version
-                            planned = [
-                                self._planned(backend, s, statements[s.version], state)
-                                for s in pending
-                            ]
+                            planned = [self._planned(backend, s, statements[s.version], state) for s in pending]
                             if pending:
-                                legacy = await self._legacy_error(
-                                    backend, state, pending, statements
-                                )
+                                legacy = await self._legacy_error(backend, state, pending, statements)
                                 if legacy is not None:
                                     raise legacy
                         after = state.version
@@ -372,11 +348,7 @@ class Migrator:
                             break
                         script = pending[0]
                         partial = state.partial
-                        resume = (
-                            partial
-                            if partial is not None and partial.version == script.version
-                            else None
-                        )
+                        resume = partial if partial is not None and partial.version == script.version else None
                         if script.transactional and backend.atomic_in_snapshot and resume is None:
                             self._emit(
                                 ProgressEvent(
@@ -386,9 +358,7 @@ class Migrator:
                                     len(statements[script.version]),
                                 )
                             )
-                            run = self._without_noop_pragmas(
-                                script, statements[script.version], warnings
-                            )
+                            run = self._without_noop_pragmas(script, statements[script.version], warnings)
                             duration = await backend.apply_in_snapshot(script, run, state.version)
                             done_here = (script, duration)
                         else:
@@ -470,9 +440,7 @@ class Migrator:
         for script in scripts:
             row = state.history.get(script.version)
             if row is not None and row.success:
-                state_name: ScriptState = (
-                    "applied" if row.checksum == script.checksum else "drifted"
-                )
+                state_name: ScriptState = "applied" if row.checksum == script.checksum else "drifted"
                 entries.append(
                     ScriptStatus(
                         script.version,
@@ -497,13 +465,9 @@ class Migrator:
                     )
                 )
             elif script.version <= state.version:
-                entries.append(
-                    ScriptStatus(script.version, script.name, "applied-untracked", script.checksum)
-                )
+                entries.append(ScriptStatus(script.version, script.name, "applied-untracked", script.checksum))
             else:
-                entries.append(
-                    ScriptStatus(script.version, script.name, "pending", script.checksum)
-                )
+                entries.append(ScriptStatus(script.version, script.name, "pending", script.checksum))
         for version, row in sorted(state.history.items()):
             if version not in by_version:
                 entries.append(
@@ -559,8 +523,7 @@ class Migrator:
                         )
                     if row.checksum != script.checksum or row.name != script.name:
                         await conn.execute(
-                            f"UPDATE {HISTORY_TABLE} SET checksum = :checksum, name = :name "
-                            "WHERE version = :version",
+                            f"UPDATE {HISTORY_TABLE} SET checksum = :checksum, name = :name WHERE version = :version",
                             {"checksum": script.checksum, "name": script.name, "version": version},
                         )
                     accepted.append(
@@ -597,30 +560,23 @@ class Migrator:
         scripts, statements = self.scripts()
         latest = scripts[-1].version if scripts else 0
         if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= latest:
-            raise MigrationError(
-                f"baseline version must be between 1 and {latest}, got {version!r}"
-            )
+            raise MigrationError(f"baseline version must be between 1 and {latest}, got {version!r}")
         deadline = self._deadline()
         async with self.pool.dedicated_connection() as conn:
             backend = self._backend(conn)
             async with backend.session_lock(deadline):
-                expected = await backend.expected_shape(
-                    [(s, statements[s.version]) for s in scripts[:version]]
-                )
+                expected = await backend.expected_shape([(s, statements[s.version]) for s in scripts[:version]])
                 await backend.ensure_history()
                 async with backend.snapshot(deadline, write=True):
                     state = await backend.read_state()
                     partial = state.partial
                     if partial is not None:
                         raise DirtyDatabase(
-                            f"cannot baseline: {partial.dirty_state().describe()}; finish or "
-                            "repair "
-                            "that first"
+                            f"cannot baseline: {partial.dirty_state().describe()}; finish or repair that first"
                         )
                     if state.version > version:
                         raise MigrationError(
-                            f"cannot baseline to {version}: the database is already at version "
-                            f"{state.version}"
+                            f"cannot baseline to {version}: the database is already at version {state.version}"
                         )
                     actual = await backend.actual_shape()
                     blocking, differences = compare(expected, actual, version)
@@ -643,8 +599,12 @@ class Migrator:
                             method="baseline",
                         )
                     await backend.set_version(conn, version)
-        for line in differences:
-            log.warning("baseline v%03d: %s", version, line)
+        log.warning(
+            "baseline: recorded version %d (was %d); %d difference(s) from the scripts' schema remain",
+            version,
+            state.version,
+            len(differences),
+        )
         return BaselineReport(before=state.version, version=version, differences=differences)
 
 

@@ -56,9 +56,7 @@ class MySQLBackend(Backend):
             return bool(got == 1)
 
         if not await poll(deadline, attempt):
-            raise self.locked_error(
-                self.lock_timeout, f"the migration lock of database {database!r}"
-            )
+            raise self.locked_error(self.lock_timeout, f"the migration lock of database {database!r}")
         try:
             yield
         finally:
@@ -67,8 +65,7 @@ class MySQLBackend(Backend):
 
     async def history_exists(self) -> bool:
         found = await self.conn.fetch_val(
-            "SELECT COUNT(*) FROM information_schema.tables "
-            "WHERE table_schema = DATABASE() AND table_name = :name",
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = :name",
             {"name": HISTORY_TABLE},
         )
         return bool(found)
@@ -83,8 +80,7 @@ class MySQLBackend(Backend):
 
     async def columns(self, tables: set[str]) -> dict[str, set[str]]:
         rows = await self.conn.fetch_all(
-            "SELECT table_name AS t, column_name AS c FROM information_schema.columns "
-            "WHERE table_schema = DATABASE()"
+            "SELECT table_name AS t, column_name AS c FROM information_schema.columns WHERE table_schema = DATABASE()"
         )
         result: dict[str, set[str]] = {t: set() for t in tables}
         for table, column in rows:
@@ -112,8 +108,7 @@ class MySQLBackend(Backend):
             await conn.execute_verbatim(f"CREATE DATABASE `{scratch}`")
         except RawDBError as exc:
             raise MigrationError(
-                f"baseline needs a scratch database to run the scripts in, and CREATE DATABASE "
-                f"failed: {exc}"
+                f"baseline needs a scratch database to run the scripts in, and CREATE DATABASE failed: {exc}"
             ) from exc
         try:
             await conn.execute_verbatim(f"USE `{scratch}`")
@@ -169,9 +164,7 @@ async def read_shape(fetch: Fetch, schema: str) -> Shape:
     ):
         if own_table(str(table)):
             continue
-        key = (
-            f"{str(table).lower()}.{str(name).lower()}" if name == "PRIMARY" else str(name).lower()
-        )
+        key = f"{str(table).lower()}.{str(name).lower()}" if name == "PRIMARY" else str(name).lower()
         entry = parts.setdefault(key, (str(table).lower(), not bool(int(non_unique)), []))
         entry[2].append(str(column).lower())
     indexes = {

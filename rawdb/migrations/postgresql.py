@@ -17,7 +17,7 @@ import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from rawdb.errors import MigrationError, RawDBError
+from rawdb.errors import MigrationError, QueryError, RawDBError
 from rawdb.migrations.base import HISTORY_TABLE, Backend, poll
 from rawdb.migrations.discovery import Script
 from rawdb.migrations.shape import Column, Fetch, Index, Shape, Table, own_table
@@ -50,13 +50,15 @@ class PostgresBackend(Backend):
     @contextlib.asynccontextmanager
     async def session_lock(self, deadline: float) -> AsyncIterator[None]:
         conn = self.conn
+        # A killed migrator's backend would otherwise run its current statement to the
+        # end (holding the lock) before noticing the client is gone (PostgreSQL >= 14).
+        with contextlib.suppress(QueryError):
+            await conn.execute_verbatim("SET client_connection_check_interval = 1000")
         schema = str(await conn.fetch_val("SELECT current_schema()"))
         key = lock_key(schema)
 
         async def attempt() -> bool:
-            got = await conn.fetch_val(
-                "SELECT pg_try_advisory_lock(CAST(:k AS bigint))", {"k": key}
-            )
+            got = await conn.fetch_val("SELECT pg_try_advisory_lock(CAST(:k AS bigint))", {"k": key})
             return bool(got)
 
         if not await poll(deadline, attempt):
@@ -69,11 +71,7 @@ class PostgresBackend(Backend):
                 await conn.fetch_val("SELECT pg_advisory_unlock(CAST(:k AS bigint))", {"k": key})
 
     async def history_exists(self) -> bool:
-        return bool(
-            await self.conn.fetch_val(
-                "SELECT to_regclass(:name) IS NOT NULL", {"name": HISTORY_TABLE}
-            )
-        )
+        return bool(await self.conn.fetch_val("SELECT to_regclass(:name) IS NOT NULL", {"name": HISTORY_TABLE}))
 
     # -- introspection -------------------------------------------------------------
     async def tables(self) -> set[str]:
@@ -85,8 +83,7 @@ class PostgresBackend(Backend):
 
     async def columns(self, tables: set[str]) -> dict[str, set[str]]:
         rows = await self.conn.fetch_all(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema()"
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
         )
         result: dict[str, set[str]] = {t: set() for t in tables}
         for table, column in rows:

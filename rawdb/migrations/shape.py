@@ -79,8 +79,7 @@ def compare(expected: Shape, actual: Shape, version: int) -> tuple[list[str], li
                 continue
             if norm(got.type) != norm(exp.type):
                 differences.append(
-                    f"column {name}.{column}: type {got.type or '(none)'} here, "
-                    f"{exp.type or '(none)'} in {v}"
+                    f"column {name}.{column}: type {got.type or '(none)'} here, {exp.type or '(none)'} in {v}"
                 )
             if got.notnull != exp.notnull:
                 here = "NOT NULL" if got.notnull else "nullable"
@@ -88,21 +87,16 @@ def compare(expected: Shape, actual: Shape, version: int) -> tuple[list[str], li
                 differences.append(f"column {name}.{column}: {here} here, {there} in {v}")
             if norm(got.default) != norm(exp.default):
                 differences.append(
-                    f"column {name}.{column}: default {got.default or 'none'} here, "
-                    f"{exp.default or 'none'} in {v}"
+                    f"column {name}.{column}: default {got.default or 'none'} here, {exp.default or 'none'} in {v}"
                 )
         if table.checks != want.checks:
-            differences.append(
-                f"table {name}: {table.checks} CHECK constraint(s) here, {want.checks} in {v}"
-            )
+            differences.append(f"table {name}: {table.checks} CHECK constraint(s) here, {want.checks} in {v}")
     for name, index in expected.indexes.items():
         got_index = actual.indexes.get(name)
         if got_index is None:
             differences.append(f"index {name} on {index.table} is missing")
         elif norm(got_index.definition) != norm(index.definition):
-            differences.append(
-                f"index {name}: {got_index.definition} here, {index.definition} in {v}"
-            )
+            differences.append(f"index {name}: {got_index.definition} here, {index.definition} in {v}")
     for name, index in actual.indexes.items():
         if name not in expected.indexes:
             differences.append(f"index {name} on {index.table} exists here but not in {v}")

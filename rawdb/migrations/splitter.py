@@ -101,9 +101,7 @@ class _Lexer:
             body = self.text[self.sig_start : end].rstrip()
             if body:
                 self.statements.append(
-                    Statement(
-                        index=len(self.statements) + 1, text=body, line=self.line_of(self.sig_start)
-                    )
+                    Statement(index=len(self.statements) + 1, text=body, line=self.line_of(self.sig_start))
                 )
         self._reset(resume)
 

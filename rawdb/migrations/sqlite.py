@@ -24,9 +24,7 @@ from rawdb.migrations.shape import Column, Fetch, Index, Shape, Table, own_table
 from rawdb.migrations.splitter import Statement
 from rawdb.session import Session
 
-_FOREIGN_KEYS_PRAGMA = re.compile(
-    r"^PRAGMA\s+(?:main\.)?foreign_keys\s*(?:=\s*|\(\s*)['\"]?(\w+)", re.IGNORECASE
-)
+_FOREIGN_KEYS_PRAGMA = re.compile(r"^PRAGMA\s+(?:main\.)?foreign_keys\s*(?:=\s*|\(\s*)['\"]?(\w+)", re.IGNORECASE)
 _CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
 _LOCK_POLL_MS = 200
 
@@ -81,9 +79,7 @@ class SQLiteBackend(Backend):
                     return
                 except LockTimeout:
                     if time.monotonic() >= deadline:
-                        raise self.locked_error(
-                            self.lock_timeout, "the SQLite write lock"
-                        ) from None
+                        raise self.locked_error(self.lock_timeout, "the SQLite write lock") from None
         finally:
             await conn.execute_verbatim(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
@@ -109,18 +105,14 @@ class SQLiteBackend(Backend):
     async def set_version(self, session: Session, version: int) -> None:
         await session.execute_verbatim(f"PRAGMA user_version = {int(version)}")
 
-    async def apply_in_snapshot(
-        self, script: Script, statements: Sequence[Statement], version_before: int
-    ) -> float:
+    async def apply_in_snapshot(self, script: Script, statements: Sequence[Statement], version_before: int) -> float:
         """Run inside `snapshot(write=True)`: statements, user_version, history row."""
         started = time.perf_counter()
         await self.ensure_history_in_snapshot()
         await self.run_atomic(self.conn, script, statements, version_before)
         await self.set_version(self.conn, script.version)
         duration = (time.perf_counter() - started) * 1000
-        await self.record(
-            self.conn, script, success=True, duration_ms=duration, statements_done=len(statements)
-        )
+        await self.record(self.conn, script, success=True, duration_ms=duration, statements_done=len(statements))
         return duration
 
     # -- introspection -------------------------------------------------------------
@@ -165,8 +157,7 @@ async def read_shape(fetch: Fetch) -> Shape:
     """The shape of a SQLite database, through any ``fetch`` (rawdb or sqlite3)."""
     tables: dict[str, Table] = {}
     for name, sql in await fetch(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name",
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
         {},
     ):
         if own_table(name):
@@ -178,8 +169,7 @@ async def read_shape(fetch: Fetch) -> Shape:
                 default=None if default is None else str(default),
             )
             for col, ctype, notnull, default, pk in await fetch(
-                'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(:t) ORDER '
-                "BY cid",
+                'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(:t) ORDER BY cid',
                 {"t": name},
             )
         }
@@ -192,20 +182,13 @@ async def read_shape(fetch: Fetch) -> Shape:
     ):
         if own_table(table):
             continue
-        cols = [
-            str(r[0])
-            for r in await fetch(
-                "SELECT name FROM pragma_index_info(:i) ORDER BY seqno", {"i": name}
-            )
-        ]
+        cols = [str(r[0]) for r in await fetch("SELECT name FROM pragma_index_info(:i) ORDER BY seqno", {"i": name})]
         flags = await fetch(
             'SELECT "unique", partial FROM pragma_index_list(:t) WHERE name = :i',
             {"t": table, "i": name},
         )
         unique, partial = (bool(flags[0][0]), bool(flags[0][1])) if flags else (False, False)
-        definition = (
-            f"{'unique ' if unique else ''}({', '.join(cols)}){' partial' if partial else ''}"
-        )
+        definition = f"{'unique ' if unique else ''}({', '.join(cols)}){' partial' if partial else ''}"
         indexes[str(name).lower()] = Index(table=str(table).lower(), definition=definition)
     triggers = {
         str(name).lower(): str(table).lower()

@@ -30,12 +30,12 @@ def test_simple_statements_numbers_and_lines(dialect: str) -> None:
 def test_semicolons_in_strings_comments_and_identifiers(dialect: str) -> None:
     sql = (
         "INSERT INTO t VALUES ('a;b', 'it''s; fine'); -- trailing; comment\n"
-        "/* block; comment */ SELECT \"we;ird\" FROM t;\n"
+        '/* block; comment */ SELECT "we;ird" FROM t;\n'
         "SELECT 2;"
     )
     assert texts(sql, dialect) == [
         "INSERT INTO t VALUES ('a;b', 'it''s; fine')",
-        "SELECT \"we;ird\" FROM t",
+        'SELECT "we;ird" FROM t',
         "SELECT 2",
     ]
 
@@ -170,7 +170,7 @@ def test_begin_transaction_is_not_a_block() -> None:
 
 
 def test_column_named_like_keywords_in_create_table() -> None:
-    sql = "CREATE TABLE t (function_name TEXT, \"end\" INT); SELECT 1;"
+    sql = 'CREATE TABLE t (function_name TEXT, "end" INT); SELECT 1;'
     assert len(split_statements(sql, "postgresql")) == 2
 
 
