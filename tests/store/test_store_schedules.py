@@ -172,14 +172,19 @@ async def test_increment_and_scheduler_ops_d14(store_pool: rawdb.Pool) -> None:
 
 
 async def test_utc_even_with_server_zone_d14(store_pool: rawdb.Pool, dialect_name: str) -> None:
-    """A PostgreSQL session whose TimeZone is New York still reads UTC values."""
-    if dialect_name != "postgresql":
-        pytest.skip("session TimeZone is a PostgreSQL setting")
+    """A session whose time zone is New York still reads (and writes) UTC values."""
+    set_zone = {"postgresql": "SET LOCAL TimeZone = 'America/New_York'",
+                "mysql": "SET time_zone = '-05:00'"}.get(dialect_name)  # SQLite has none
     async with store_pool.transaction() as tx:
+        if set_zone:
+            await tx.execute(set_zone)
         s = await sched.create_schedule(tx, FLOW, "0 9 * * *", now=T0)
-    db_pool = store_pool
-    async with db_pool.transaction() as tx:
-        await tx.execute("SET LOCAL TimeZone = 'America/New_York'")
         got = await sched.get_schedule(tx, s.id)
+    assert s.next_execution_at == datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
     assert got is not None and got.next_execution_at == s.next_execution_at
     assert got.next_execution_at.tzinfo is UTC and got.created_at.tzinfo is UTC  # type: ignore[union-attr]
+    async with store_pool.transaction() as tx:  # and a fresh session agrees
+        again = await sched.get_schedule(tx, s.id)
+    assert again is not None and again.next_execution_at == s.next_execution_at
+    # (created_at is the database's default: on MySQL a DATETIME default follows the
+    # session time_zone, which is why rawdb pins it to +00:00 and resets it.)
