@@ -1,0 +1,150 @@
+"""``python -m benchmarks``: rawdb against the bare drivers and SQLAlchemy 2.
+
+    python -m benchmarks                    # SQLite, full run (5 repetitions)
+    python -m benchmarks --quick            # SQLite, under a minute
+    python -m benchmarks --all              # SQLite + the local PostgreSQL and MariaDB
+    python -m benchmarks --pg postgresql://user@host/db --mysql mysql://root@host/db
+    python -m benchmarks --profile W1 --dialect postgresql
+
+Each server run works in its own database ``rawdb_bench``, created and dropped by the
+run. Results: ``benchmarks/results/<name>.json|.md|.png`` (name: ``latest`` for full
+runs, ``quick`` for --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks import contenders as registry
+from benchmarks.databases import LOCAL_MYSQL, LOCAL_PG
+from benchmarks.environment import load, machine
+from benchmarks.progress import Progress
+from benchmarks.report import chart, markdown, summarize, to_json
+from benchmarks.runner import DialectResult, Plan, run_dialect, steps
+from benchmarks.targets import evaluate
+from benchmarks.workloads import FULL, QUICK, WORKLOADS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pg", metavar="URL", help="also run against this PostgreSQL server")
+    p.add_argument("--mysql", metavar="URL", help="also run against this MySQL/MariaDB server")
+    p.add_argument("--all", action="store_true", help=f"SQLite + {LOCAL_PG} + {LOCAL_MYSQL}")
+    p.add_argument("--skip-sqlite", action="store_true", help="only the servers")
+    p.add_argument("--quick", action="store_true", help="small sizes, 3 repetitions")
+    p.add_argument("--reps", type=int, help="repetitions (default 5; --quick 3)")
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help="e.g. W1,W3")
+    p.add_argument("--contenders", default=",".join(registry.ORDER), help="e.g. rawdb,bare")
+    p.add_argument("--w1-ops", type=int)
+    p.add_argument("--w5-seconds", type=float)
+    p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    p.add_argument("--name", help="base name of the result files")
+    p.add_argument("--profile", metavar="WORKLOAD", choices=WORKLOADS,
+                   help="profile one workload of one contender (cProfile) instead of a run")
+    p.add_argument("--dialect", default="sqlite", choices=("sqlite", "postgresql", "mysql"),
+                   help="dialect for --profile")
+    p.add_argument("--contender", default="rawdb", choices=registry.ORDER, help="contender for --profile")
+    args = p.parse_args(argv)
+    for name in args.workloads.split(","):
+        if name not in WORKLOADS:
+            p.error(f"unknown workload {name!r}")
+    for name in args.contenders.split(","):
+        if name not in registry.ORDER:
+            p.error(f"unknown contender {name!r}")
+    return args
+
+
+def plans(args: argparse.Namespace) -> list[Plan]:
+    sizes = QUICK if args.quick else FULL
+    if args.w1_ops:
+        sizes = replace(sizes, w1_ops=args.w1_ops)
+    if args.w5_seconds:
+        sizes = replace(sizes, w5_seconds=args.w5_seconds)
+    reps = args.reps or (3 if args.quick else 5)
+    targets: list[tuple[str, str | None]] = [] if args.skip_sqlite else [("sqlite", None)]
+    pg = args.pg or (LOCAL_PG if args.all else None)
+    my = args.mysql or (LOCAL_MYSQL if args.all else None)
+    if pg:
+        targets.append(("postgresql", pg))
+    if my:
+        targets.append(("mysql", my))
+    workloads = tuple(args.workloads.split(","))
+    keys = tuple(args.contenders.split(","))
+    return [Plan(d, url, sizes, reps, workloads, keys) for d, url in targets]
+
+
+async def run_all(run_plans: list[Plan], progress: Progress) -> dict[str, DialectResult]:
+    results = {}
+    for plan in run_plans:
+        results[plan.dialect] = await run_dialect(plan, progress)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.profile:
+        from benchmarks.profiling import profile
+
+        sizes = QUICK if args.quick else FULL
+        url = {"postgresql": args.pg or LOCAL_PG, "mysql": args.mysql or LOCAL_MYSQL}.get(args.dialect)
+        profile(args.profile, args.dialect, url, args.contender, sizes, args.out)
+        return 0
+    run_plans = plans(args)
+    if not run_plans:
+        print("nothing to run (--skip-sqlite without --pg/--mysql/--all)", file=sys.stderr)
+        return 2
+    started = dt.datetime.now(dt.UTC)
+    load_start = load()
+    info = machine()
+    missing = registry.sqlalchemy_missing()
+    if missing:
+        print(f"note: SQLAlchemy contenders skipped: {missing}", file=sys.stderr)
+    progress = Progress(sum(steps(p) for p in run_plans))
+    results = asyncio.run(run_all(run_plans, progress))
+    progress.finish()
+    document: dict[str, Any] = {
+        "meta": {
+            "mode": "quick" if args.quick else "full",
+            "started": started.isoformat(timespec="seconds"),
+            "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "reps": run_plans[0].reps,
+            "sizes": run_plans[0].sizes,
+            "workloads": run_plans[0].workloads,
+            "load_start": load_start,
+            "load_end": load(),
+            "machine": info,
+            "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
+        },
+        "dialects": results,
+    }
+    document["summaries"] = {d: summarize(r) for d, r in results.items()}
+    document["targets"] = evaluate(document["summaries"])
+    # Round-trip through JSON so the Markdown and chart read exactly what is saved.
+    import msgspec
+
+    raw = to_json(document)
+    saved = msgspec.json.decode(raw)
+    name = args.name or ("quick" if args.quick else "latest")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.json").write_bytes(raw + b"\n")
+    text = markdown(saved)
+    (args.out / f"{name}.md").write_text(text)
+    skipped = chart(saved, args.out / f"{name}.png")
+    print(text)
+    if skipped:
+        print(skipped, file=sys.stderr)
+    print(f"results: {args.out / name}.json, .md" + ("" if skipped else ", .png"), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

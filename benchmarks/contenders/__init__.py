@@ -1,0 +1,37 @@
+"""The contenders: rawdb, the bare drivers, and SQLAlchemy 2 (when the ``bench`` extra is installed)."""
+
+from __future__ import annotations
+
+from benchmarks.contenders.bare import BareContender
+from benchmarks.contenders.base import ALL_WORKLOADS, Contender
+from benchmarks.contenders.rawdb import RawdbContender
+from benchmarks.databases import Target
+
+ORDER = ("rawdb", "bare", "sa_orm", "sa_orm_objects", "sa_core")
+
+
+def sqlalchemy_missing() -> str | None:
+    """Why the SQLAlchemy contenders cannot run, or None."""
+    try:
+        import greenlet  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError as exc:
+        return f"{exc.name} is not installed (pip install 'rawdb[bench]')"
+    return None
+
+
+def make(key: str, target: Target) -> Contender:
+    if key == "rawdb":
+        return RawdbContender(target)
+    if key == "bare":
+        return BareContender.for_target(target)
+    from benchmarks.contenders import sqlalchemy as sa
+
+    classes: dict[str, type[Contender]] = {
+        "sa_orm": sa.SAOrmContender, "sa_orm_objects": sa.SAOrmObjectsContender,
+        "sa_core": sa.SACoreContender,
+    }
+    return classes[key](target)
+
+
+__all__ = ["ALL_WORKLOADS", "ORDER", "Contender", "make", "sqlalchemy_missing"]
