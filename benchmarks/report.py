@@ -76,6 +76,12 @@ def _summarize_w5(result: DialectResult) -> dict[str, Any]:
         }
     throughput: dict[str, Any] = {}
     p99: dict[str, Any] = {}
+    inverse: dict[str, Any] = {}
+    bare = result.w5.get("bare")
+    if bare:
+        for key, runs in result.w5.items():
+            if runs and (r := _paired([x.throughput for x in bare], [x.throughput for x in runs])):
+                inverse[key] = r  # bare throughput / this one's: like a time ratio
     rawdb = result.w5.get("rawdb")
     if rawdb:
         for key, runs in result.w5.items():
@@ -85,7 +91,8 @@ def _summarize_w5(result: DialectResult) -> dict[str, Any]:
                 throughput[key] = r
             if r := _paired([x.p99_ms for x in rawdb], [x.p99_ms for x in runs]):
                 p99[key] = r
-    return {"contenders": contenders, "rawdb_throughput_ratio": throughput, "rawdb_p99_ratio": p99}
+    return {"contenders": contenders, "rawdb_throughput_ratio": throughput, "rawdb_p99_ratio": p99,
+            "inverse_throughput_ratio_to_bare": inverse}
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -188,6 +195,7 @@ def chart(document: dict[str, Any], path: Path) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return "matplotlib is not installed (pip install 'rawdb[bench]'): chart skipped"
     dialects = list(document["dialects"])
@@ -198,19 +206,8 @@ def chart(document: dict[str, Any], path: Path) -> str | None:
         keys = list(run["contenders"])
         groups: list[tuple[str, dict[str, dict[str, float]]]] = [
             (wl, entry["ratios_to_bare"]) for wl, entry in summary["workloads"].items()]
-        if summary.get("w5"):
-            inverse = {}
-            for key, ratio in summary["w5"]["rawdb_throughput_ratio"].items():
-                if key == "bare":
-                    continue
-                inverse[key] = {k: 1 / v for k, v in ratio.items() if k != "n"}
-            base = summary["w5"]["rawdb_throughput_ratio"].get("bare")
-            w5: dict[str, dict[str, float]] = {"bare": {"median": 1.0, "min": 1.0, "max": 1.0}}
-            if base:
-                w5["rawdb"] = {"median": 1 / base["median"], "min": 1 / base["max"], "max": 1 / base["min"]}
-                for key, inv in inverse.items():
-                    w5[key] = {s: w5["rawdb"]["median"] * v for s, v in inv.items()}
-                groups.append(("W5 (1/throughput)", w5))
+        if summary.get("w5") and summary["w5"].get("inverse_throughput_ratio_to_bare"):
+            groups.append(("W5 (1/throughput)", summary["w5"]["inverse_throughput_ratio_to_bare"]))
         width = 0.8 / max(len(keys), 1)
         for i, key in enumerate(keys):
             xs, ys, lo, hi = [], [], [], []
@@ -224,6 +221,8 @@ def chart(document: dict[str, Any], path: Path) -> str | None:
             ax.bar(xs, ys, width, yerr=[lo, hi], label=run["contenders"][key]["label"], capsize=2)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: f"{y:g}" if f"{y:.0e}"[0] in "235" else ""))
         ax.set_xticks(range(len(groups)), [g for g, _ in groups], fontsize=8)
         ax.set_title(f"{DIALECT_TITLES[dialect]}: time ratio to the bare driver")
         ax.set_ylabel("ratio (log scale, lower is faster)")
