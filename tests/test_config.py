@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
-from conftest import IsolatedDatabase
 
 import rawdb
 from rawdb.config import PoolOptions, build_options, parse_url
+
+
+class IsolatedDatabase(Protocol):
+    """The `isolated` fixture of conftest.py (not importable: several conftest modules exist)."""
+
+    dialect: str
+    url: str
+    options: dict[str, Any]
+    name: str
+
+    async def pool(self, **options: Any) -> rawdb.Pool: ...
 
 # -- URL forms ----------------------------------------------------------------------------
 

@@ -55,7 +55,11 @@ async def test_unique_violation(schema: rawdb.Pool) -> None:
     exc = info.value
     assert isinstance(exc, rawdb.IntegrityError)
     assert_driver_cause(exc, pool.dialect.name)
-    assert exc.column == "name"
+    if pool.dialect.name == "mysql":
+        # MySQL reports the key's name, not its columns: rawdb cannot know the column
+        assert exc.column in (None, "name")
+    else:
+        assert exc.column == "name"
     assert exc.table in (None, "err_parent")
     # the whole transaction rolled back, and the pool goes on
     assert await parent_ids(pool) == [1]

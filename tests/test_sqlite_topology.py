@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from typing import Any, Protocol
 
 import pytest
-from conftest import IsolatedDatabase as Isolated
 
 import rawdb
+
+
+class Isolated(Protocol):
+    """The `isolated` fixture of conftest.py (not importable: several conftest modules exist)."""
+
+    dialect: str
+    url: str
+    options: dict[str, Any]
+    name: str
+
+    async def pool(self, **options: Any) -> rawdb.Pool: ...
 
 
 def sqlite_path(isolated: Isolated) -> str:
