@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +35,47 @@ PG_BIN = Path(os.environ.get("RAWDB_FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"
 MARIADBD = os.environ.get("RAWDB_FAULTS_MARIADBD", "/usr/sbin/mariadbd")
 MARIADB_INSTALL_DB = os.environ.get("RAWDB_FAULTS_MARIADB_INSTALL_DB", "/usr/bin/mariadb-install-db")
 PGBOUNCER = os.environ.get("RAWDB_FAULTS_PGBOUNCER", "/usr/sbin/pgbouncer")
+
+
+# A watchdog per server directory: if the test process dies without its teardown
+# (SIGKILL, CI timeout), the server's process group is killed and its directory
+# removed, so no throwaway server outlives the run that started it.
+_REAPER = """
+import os, shutil, signal, sys, time
+parent, directory = int(sys.argv[1]), sys.argv[2]
+while os.path.isdir(directory):
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        break
+    except PermissionError:
+        pass
+    time.sleep(0.5)
+else:
+    sys.exit(0)
+try:
+    with open(os.path.join(directory, "pgid")) as fh:
+        os.killpg(int(fh.read()), signal.SIGKILL)
+except (OSError, ValueError):
+    pass
+shutil.rmtree(directory, ignore_errors=True)
+"""
+
+
+def _start_reaper(directory: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), str(directory)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _stop_reaper(reaper: subprocess.Popen[bytes] | None) -> None:
+    if reaper is not None and reaper.poll() is None:
+        reaper.kill()
+        reaper.wait(5)
+
+
+def _record_pgid(directory: Path, pid: int) -> None:
+    (directory / "pgid").write_text(str(pid))  # start_new_session: pgid == pid
 
 
 class ServerError(RuntimeError):
@@ -90,6 +132,7 @@ class ThrowawayServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.initialized = False
         self.starts = 0
+        self.reaper = _start_reaper(self.dir)
 
     # -- to implement ------------------------------------------------------------------
     def _init_datadir(self) -> None:
@@ -133,6 +176,7 @@ class ThrowawayServer:
             )
         finally:
             log.close()
+        _record_pgid(self.dir, self.proc.pid)
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -200,12 +244,11 @@ class ThrowawayServer:
     def cleanup(self) -> None:
         try:
             if self.running:
-                try:
+                with contextlib.suppress(ServerError):
                     self.stop(fast=True, timeout=15)
-                except ServerError:
-                    pass
             self.kill()
         finally:
+            _stop_reaper(self.reaper)
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_tail(self, lines: int = 30) -> str:
@@ -414,6 +457,7 @@ class ThrowawayPgBouncer:
         os.chmod(self.dir, 0o755)
         self.log_path = self.dir / "pgbouncer.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.reaper = _start_reaper(self.dir)
 
     @property
     def url(self) -> str:
@@ -445,6 +489,7 @@ class ThrowawayPgBouncer:
             [PGBOUNCER, str(ini)], stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr", "ab"),  # noqa: SIM115
             stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.dir, **_run_as("postgres"),
         )
+        _record_pgid(self.dir, self.proc.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -470,6 +515,7 @@ class ThrowawayPgBouncer:
         try:
             self.stop()
         finally:
+            _stop_reaper(self.reaper)
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_tail(self, lines: int = 30) -> str:

@@ -25,8 +25,13 @@ async def _drop(pool: rawdb.Pool, table: str) -> None:
         await conn.execute_verbatim(f"DROP TABLE IF EXISTS {table}")
 
 
-def _check_outcomes(load: Workload, stored: set[int], pool_timeout_rows_allowed: bool = False) -> None:
-    """Shared verdict: typed failures only, every acknowledged commit stored."""
+def _readme() -> str:
+    return (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def _check_outcomes(load: Workload, stored: set[int], s: rawdb.PoolStats) -> None:
+    """Shared verdict: typed failures only, every acknowledged commit stored, pool sane."""
+    assert s.in_use == 0 and s.waiting == 0 and s.size <= s.max_size, f"pool after the fault: {s}"
     bad = load.bad()
     assert not bad, "transactions that hung or raised an untyped/unexpected error:\n" + summarize(bad)
     missing = sorted(load.committed_ids() - stored)
@@ -57,6 +62,7 @@ async def test_restart_under_load(server: ThrowawayServer, figures: Figures) -> 
             await load.stop()
             elapsed = time.monotonic() - started
             stored = await load.stored_ids()
+            stats_after = pool.stats()
         finally:
             server.ensure_running()
             await _drop(pool, load.table)
@@ -69,7 +75,7 @@ async def test_restart_under_load(server: ThrowawayServer, figures: Figures) -> 
                    attempted=len(load.attempts), committed=len(load.committed_ids()),
                    failed=load.failures(), recover_s=recover, seconds=elapsed,
                    note=f"down {back_at - down_at:.1f}s; ConnectionLost rows found stored: {len(unknown)}")
-    _check_outcomes(load, stored)
+    _check_outcomes(load, stored, stats_after)
     assert recover is not None and recover <= RECOVERY_S, (
         f"first commit {recover}s after the server was back (limit {RECOVERY_S}s); "
         f"failures {load.failures()}")
@@ -122,6 +128,7 @@ async def test_crash_during_commit(server: ThrowawayServer, proxy: Proxy, figure
                 assert await tx.fetch_val("SELECT 1") == 1
             elapsed = time.monotonic() - started
             stored = await load.stored_ids()
+            stats_after = pool.stats()
         finally:
             server.ensure_running()
             await _drop(pool, load.table)
@@ -137,14 +144,14 @@ async def test_crash_during_commit(server: ThrowawayServer, proxy: Proxy, figure
                    note=f"victim error after {victim_error_s:.2f}s; its row "
                         f"{'was' if victim_committed else 'was not'} committed")
     assert victim_error_s < 5, f"the victim's ConnectionLost took {victim_error_s:.1f}s"
-    _check_outcomes(load, stored)
+    _check_outcomes(load, stored, stats_after)
     stored.discard(victim_id)
     assert recover is not None and recover <= RECOVERY_S, f"first commit {recover}s after restart"
     late = load.failed_started_after(back_at + RECOVERY_S)
     assert not late, "transactions still failing after recovery:\n" + summarize(late)
     # The documentation says plainly that this one outcome is unknown.
     assert "outcome is unknown" in (rawdb.ConnectionLost.__doc__ or "")
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = _readme()
     assert "the outcome of\n  that one transaction is unknown" in readme or \
         "outcome of that one transaction is unknown" in " ".join(readme.split())
     assert lost.value.__cause__ is not None

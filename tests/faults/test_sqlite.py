@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import textwrap
 import time
@@ -160,8 +159,9 @@ async def test_process_killed_mid_transaction(tmp_path: Path, figures: Figures) 
         for delay in (0.0, 0.05, 0.2):
             before = await _count(path)
             child = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", WRITER, str(path), str(batch), str(len(rounds) * 10_000_000), stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                sys.executable, "-c", WRITER, str(path), str(batch), str(len(rounds) * 10_000_000),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
             try:
                 last = int((await _read_line(child, "committed")).split()[1])
                 await _read_line(child, "writing")  # inside the transaction that never ends
@@ -171,7 +171,7 @@ async def test_process_killed_mid_transaction(tmp_path: Path, figures: Figures) 
                     child.send_signal(signal.SIGKILL)
                 await child.wait()
             assert child.returncode == -signal.SIGKILL
-            had_wal = Path(str(path) + "-wal").exists()
+            had_wal = _has_wal(path)
             integrity = _integrity(path)
             stored = await _count(path)
             rounds.append((delay, last, stored - before, had_wal, integrity))
@@ -201,6 +201,10 @@ async def _count(path: Path) -> int:
         return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
     finally:
         db.close()
+
+
+def _has_wal(path: Path) -> bool:
+    return os.path.exists(f"{path}-wal")
 
 
 def _integrity(path: Path) -> str:
