@@ -10,10 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PORTABLE, history, holding_migration_lock, table_exists, write_scripts
+from migration_helpers import PORTABLE, history, holding_migration_lock, table_exists, write_scripts
 
 import rawdb
 from rawdb.migrations import MigrationScriptError, Migrator, ProgressEvent, UnrecognisedState
+
+
+@pytest.fixture
+def portable(tmp_path: Path) -> Path:
+    """A folder with three small scripts that mean the same on every dialect."""
+    return write_scripts(tmp_path / "scripts", PORTABLE)
 
 
 async def test_apply_reports_each_script_then_nothing_to_do(pool: rawdb.Pool, portable: Path) -> None:

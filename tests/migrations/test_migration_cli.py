@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PORTABLE, write_scripts
 from legacy_db import LEGACY_MAX_VERSION, inventory, make_fallback_db
+from migration_helpers import PORTABLE, write_scripts
 
 from rawdb.cli import main
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import history, read_event, start_worker, table_exists, write_scripts
+from migration_helpers import history, read_event, start_worker, table_exists, write_scripts
 
 import rawdb
 from rawdb.migrations import Migrator

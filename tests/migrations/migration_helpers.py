@@ -1,5 +1,7 @@
 """Helpers for the migration tests: script folders, lock holders, worker processes.
 
+A module of its own (not ``conftest``): several conftest.py files exist in this
+suite and ``from conftest import`` would get whichever was imported last.
 The database fixtures (``dialect``, ``isolated``, ``pool``) come from
 ``tests/conftest.py``: every test runs on SQLite, PostgreSQL and MariaDB, each in
 its own file / schema / database, removed afterwards.
@@ -16,8 +18,6 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 import rawdb
 
@@ -45,11 +45,6 @@ def write_scripts(folder: Path, scripts: Mapping[str, str]) -> Path:
     for name, text in scripts.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
-
-
-@pytest.fixture
-def portable(tmp_path: Path) -> Path:
-    return write_scripts(tmp_path / "scripts", PORTABLE)
 
 
 async def table_exists(pool: rawdb.Pool, table: str) -> bool:
