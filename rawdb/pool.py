@@ -36,7 +36,7 @@ import msgspec
 
 from rawdb.config import PoolOptions
 from rawdb.dialects.base import Dialect, DriverConnection, PoolSlot, Role
-from rawdb.errors import ConnectionLost, InterfaceError, PoolClosed, PoolTimeout
+from rawdb.errors import ConnectionLost, InterfaceError, PoolClosed, PoolTimeout, QueryTimeout
 from rawdb.session import Connection, SavepointBlock, Transaction, finish_transaction
 
 if TYPE_CHECKING:
@@ -353,7 +353,7 @@ class Pool:
                 holder = await self._wait(slot, deadline)
             else:
                 slot.in_use.add(holder)
-            if await self._usable(holder):
+            if await self._usable(holder, deadline):
                 break
         holder.acquired_at = time.monotonic()
         holder.site = site
@@ -362,8 +362,11 @@ class Pool:
         self._acquired_total += 1
         return holder
 
-    async def _usable(self, holder: Holder) -> bool:
-        """Check a connection about to be handed out; discard it if it is not fit."""
+    async def _usable(self, holder: Holder, deadline: float) -> bool:
+        """Check a connection about to be handed out; discard it if it is not fit.
+
+        The ping is bounded (by ``connect_timeout`` and what is left of the acquire
+        deadline): over a stalled network it must not outlast ``acquire_timeout``."""
         conn = holder.conn
         now = time.monotonic()
         if conn.is_closed or now >= holder.expires_at:
@@ -374,7 +377,9 @@ class Pool:
             holder.suspect or (check_after is not None and now - holder.last_used > check_after)
         ):
             try:
-                await conn.ping()
+                limit = max(0.001, min(self.options.connect_timeout, deadline - now))
+                async with asyncio.timeout(limit):
+                    await conn.ping()
             except BaseException as exc:
                 self._discard(holder)
                 self._suspect_older(holder)
@@ -614,11 +619,16 @@ class TransactionBlock:
         for attempt in range(_BEGIN_ATTEMPTS):
             holder = await pool._acquire(role)
             try:
-                await holder.conn.run(begin)
+                async with pool.statement_timer():
+                    await holder.conn.run(begin)
             except BaseException as exc:
                 # Nothing has happened in this transaction yet, so a connection the
                 # server dropped while idle is replaced without bothering the caller.
                 pool._discard(holder)
+                if isinstance(exc, TimeoutError):  # a stalled network, not a stale connection
+                    raise QueryTimeout(
+                        f"BEGIN did not complete within command_timeout={pool.options.command_timeout}s; "
+                        "its connection is discarded") from exc
                 pool._suspect_older(holder)
                 error = dialect.translate(exc) if isinstance(exc, Exception) else None
                 if isinstance(error, ConnectionLost) and attempt + 1 < _BEGIN_ATTEMPTS:

@@ -265,7 +265,8 @@ class Session:
         """BEGIN/COMMIT/SAVEPOINT traffic, with the same guards as a statement."""
         holder = self._enter()
         try:
-            await self._conn.run(statements)
+            async with self._pool.statement_timer():
+                await self._conn.run(statements)
         except BaseException as exc:
             raise self._fail(exc) from None
         finally:
@@ -381,10 +382,18 @@ async def finish_transaction(tx: Transaction, *, commit: bool) -> None:
     dialect = tx._dialect
     end = dialect.end_statements(commit, tx._readonly, tx._role)
     try:
-        await tx._conn.run(end)
+        async with tx._pool.statement_timer():
+            await tx._conn.run(end)
     except asyncio.CancelledError:
         holder.broken = True  # cancelled during COMMIT/ROLLBACK: outcome unknown
         raise
+    except TimeoutError as exc:
+        holder.broken = True
+        tx._conn.interrupt()
+        if commit:
+            raise QueryTimeout(
+                f"COMMIT did not complete within command_timeout={tx._pool.options.command_timeout}s; "
+                "the outcome of this transaction is unknown") from exc
     except Exception as exc:
         error = dialect.translate(exc)
         if error is None or isinstance(error, ConnectionLost):

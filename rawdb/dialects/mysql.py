@@ -121,8 +121,17 @@ class MySQLConnection(DriverConnection):
 
     @property
     def is_closed(self) -> bool:
-        closed: bool = self._conn.closed
-        return closed
+        # aiomysql only notices a socket the server closed (wait_timeout, KILL) when it
+        # next reads; the stream already knows, so ask it and spare the caller an error.
+        conn = self._conn
+        if conn.closed:
+            return True
+        reader = getattr(conn, "_reader", None)
+        writer = getattr(conn, "_writer", None)
+        return bool(
+            (reader is not None and (reader.at_eof() or reader.exception() is not None))
+            or (writer is not None and writer.transport.is_closing())
+        )
 
     @property
     def in_transaction(self) -> bool:

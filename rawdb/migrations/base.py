@@ -240,6 +240,7 @@ class Backend:
         return MigrationScriptError(
             message,
             script=script.name,
+            path=script.path,
             statement=statement.index,
             line=line,
             first_line=statement.first_line,

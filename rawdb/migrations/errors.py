@@ -18,6 +18,7 @@ class MigrationScriptError(MigrationError):
         message: str,
         *,
         script: str,
+        path: str,
         statement: int,
         line: int,
         first_line: str,
@@ -26,6 +27,7 @@ class MigrationScriptError(MigrationError):
     ) -> None:
         super().__init__(message)
         self.script = script
+        self.path = path
         self.statement = statement
         self.line = line
         self.first_line = first_line

@@ -140,7 +140,11 @@ class Migrator:
         partial = state.partial
         if partial is not None and partial.dirty:
             d = partial.dirty_state()
-            hint = " (check whether that statement took effect first)" if d.error is None else ""
+            hint = (
+                " (check that no other migrator is still running it, and whether it took effect)"
+                if d.error is None
+                else ""
+            )
             errors.append(
                 DirtyDatabase(
                     f"the database is dirty: {d.describe()}. migrate refuses to run until an "

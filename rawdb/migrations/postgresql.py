@@ -6,7 +6,9 @@ session-level advisory lock on the dedicated connection, taken with
 bounded by ``lock_timeout`` and a cancelled migrator never sits inside a
 statement; closing the connection releases it whatever happened. The lock key
 includes the schema, so migrators of different schemas in one database (tests)
-do not wait for each other.
+do not wait for each other. Session advisory locks need a session: point
+migrations at the server (or a session-mode pooler), not at pgbouncer in
+transaction mode.
 """
 
 from __future__ import annotations

@@ -6,6 +6,12 @@ row, then commits: all or nothing, even if the process is killed. The version
 is re-read inside that transaction, so concurrent migrators (other processes
 or tasks) apply each script exactly once. ``user_version`` keeps the meaning
 the old runner gave it, so its files are picked up where they stopped.
+
+A ``-- rawdb: no-transaction`` script (``VACUUM``) cannot hold that lock while
+it runs: its history row is claimed dirty inside a ``BEGIN IMMEDIATE``
+transaction first, so a second migrator arriving meanwhile stops with
+`DirtyDatabase` ("interrupted ... may have completed") instead of running it
+twice; the message tells the operator to check whether a migrator is still busy.
 """
 
 from __future__ import annotations

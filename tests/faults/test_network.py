@@ -20,17 +20,6 @@ pytestmark = pytest.mark.faults
 
 COMMAND_TIMEOUT = 1.0
 MARGIN = 0.5  # "the timeout plus a small margin"
-# Known rawdb gaps found by this suite (see the fault-suite report for the patch).
-# strict=True: once rawdb is fixed these XPASS and fail, so the marker gets removed.
-F1_CONTROL_UNBOUNDED = pytest.mark.xfail(
-    strict=True, reason="rawdb finding F1: BEGIN/COMMIT/ROLLBACK/SAVEPOINT are not bounded by "
-    "command_timeout (pool.py TransactionBlock.__aenter__, session.py finish_transaction/_run_control)")
-F2_PING_UNBOUNDED = pytest.mark.xfail(
-    strict=True, reason="rawdb finding F2: the pre-hand-out ping in Pool._usable has no deadline, "
-    "so acquire_timeout does not bound it")
-F3_MYSQL_IDLE_EOF = pytest.mark.xfail(
-    strict=True, reason="rawdb finding F3: MySQLConnection.is_closed ignores a socket the server "
-    "already closed; pool.connection() hands it out")
 BACKEND_ID = {"postgresql": "SELECT pg_backend_pid()", "mysql": "SELECT CONNECTION_ID()"}
 
 
@@ -112,7 +101,6 @@ async def test_stalled_network_query_times_out(server: ThrowawayServer, proxy: P
     assert elapsed <= COMMAND_TIMEOUT + MARGIN, f"QueryTimeout took {elapsed:.2f}s"
 
 
-@F1_CONTROL_UNBOUNDED
 @pytest.mark.parametrize("moment", ["BEGIN", "COMMIT"])
 async def test_stalled_network_transaction_control(server: ThrowawayServer, proxy: Proxy,
                                                    figures: Figures, moment: str) -> None:
@@ -164,7 +152,6 @@ async def test_stalled_network_transaction_control(server: ThrowawayServer, prox
     assert elapsed <= COMMAND_TIMEOUT + MARGIN, f"{moment} took {elapsed:.2f}s"
 
 
-@F2_PING_UNBOUNDED
 async def test_stalled_network_health_check(server: ThrowawayServer, proxy: Proxy, figures: Figures) -> None:
     """A connection due for its liveness ping meets a stalled network: the acquire is
     still bounded (by acquire_timeout) and ends in a typed error, not a hang."""
@@ -286,12 +273,9 @@ async def test_idle_kill(server: ThrowawayServer, figures: Figures) -> None:
     assert not (before & after), "a connection the server closed was used again"
 
 
-async def test_idle_kill_connection(server: ThrowawayServer, figures: Figures,
-                                    request: pytest.FixtureRequest) -> None:
+async def test_idle_kill_connection(server: ThrowawayServer, figures: Figures) -> None:
     """Same, through pool.connection() (autocommit): the first statement on a
     connection the server closed while idle must not fail either."""
-    if server.dialect == "mysql":
-        request.applymarker(F3_MYSQL_IDLE_EOF)
     setting = await _idle_timeout_2s(server)
     errors: Counter[str] = Counter()
     attempted = committed = 0
