@@ -348,3 +348,59 @@ async def test_packaged_scripts(pool: rawdb.Pool) -> None:
     status = await Migrator(pool).status()
     assert status.problems == [] and {s.state for s in status.scripts} == {"applied"}
     assert await pool.schema_version() == report.after
+
+
+async def test_failed_no_transaction_script_is_dirty_on_every_dialect(pool: rawdb.Pool, tmp_path: Path) -> None:
+    """Outside a transaction nothing can be rolled back: same dirty/repair/resume path as MySQL."""
+    folder = write_scripts(
+        tmp_path / "s",
+        {
+            "v001_items.sql": PORTABLE["v001_items.sql"],
+            "v002_outside.sql": (
+                "-- rawdb: no-transaction\n"
+                "CREATE TABLE made_first (id INTEGER PRIMARY KEY);\n"
+                "INSERT INTO nowhere (id) VALUES (1);\n"
+                "CREATE TABLE made_last (id INTEGER PRIMARY KEY);\n"
+            ),
+        },
+    )
+    migrator = Migrator(pool, folder, lock_timeout=3)
+    with pytest.raises(MigrationScriptError) as info:
+        await migrator.apply()
+    assert (info.value.statement, info.value.line) == (2, 3)
+    assert await table_exists(pool, "made_first") and await pool.schema_version() == 1
+    with pytest.raises(rawdb.DirtyDatabase, match=r"v002_outside\.sql failed in statement 2"):
+        await migrator.apply()
+    async with pool.connection() as conn:
+        await conn.execute_verbatim("CREATE TABLE nowhere (id INTEGER PRIMARY KEY)")
+    assert (await migrator.repair()).dirty_cleared is not None
+    report = await migrator.apply()
+    assert report.planned[0].resume_at == 2 and report.after == 2
+    assert await table_exists(pool, "made_last")
+
+
+async def test_mysql_delimiter_script_runs(pool: rawdb.Pool, tmp_path: Path) -> None:
+    if pool.dialect.name != "mysql":
+        pytest.skip("the DELIMITER directive is MySQL client syntax")
+    folder = write_scripts(
+        tmp_path / "s",
+        {
+            "v001_proc.sql": (
+                "CREATE TABLE counter (n INT NOT NULL);\n"
+                "INSERT INTO counter VALUES (0);\n"
+                "DELIMITER //\n"
+                "CREATE PROCEDURE bump(IN k INT)\n"
+                "BEGIN\n"
+                "    IF k > 0 THEN\n"
+                "        UPDATE counter SET n = n + k; -- a ; in a comment\n"
+                "    END IF;\n"
+                "END//\n"
+                "DELIMITER ;\n"
+                "CALL bump(2);\n"
+            ),
+        },
+    )
+    report = await Migrator(pool, folder).apply()
+    assert report.applied[0].statements == 4
+    async with pool.connection() as conn:
+        assert await conn.fetch_val("SELECT n FROM counter") == 2
