@@ -101,14 +101,20 @@ async def test_stalled_network_query_times_out(server: ThrowawayServer, proxy: P
     assert elapsed <= COMMAND_TIMEOUT + MARGIN, f"QueryTimeout took {elapsed:.2f}s"
 
 
-@pytest.mark.parametrize("moment", ["BEGIN", "COMMIT"])
+class _UserError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("moment", ["BEGIN", "SAVEPOINT", "COMMIT", "ROLLBACK"])
 async def test_stalled_network_transaction_control(server: ThrowawayServer, proxy: Proxy,
                                                    figures: Figures, moment: str) -> None:
-    """The network stops just before BEGIN or COMMIT: with command_timeout set, the
-    transaction still ends within the timeout plus a margin with a typed error
-    (QueryTimeout or ConnectionLost: at COMMIT the outcome is unknown), and the
-    connection is discarded."""
+    """The network stops just before BEGIN, SAVEPOINT, COMMIT or the ROLLBACK after an
+    application error: with command_timeout set, the transaction still ends within
+    the timeout plus a margin, and the connection is discarded. BEGIN/SAVEPOINT/COMMIT
+    end in a typed error (QueryTimeout or ConnectionLost; at COMMIT the outcome is
+    unknown); at ROLLBACK the application's own exception comes through."""
     table = Workload.new_table()
+    expected = ("_UserError",) if moment == "ROLLBACK" else ("QueryTimeout", "ConnectionLost")
     async with asyncio.timeout(60):
         pool = await _stalled_pool(server, proxy)
         try:
@@ -126,29 +132,33 @@ async def test_stalled_network_transaction_control(server: ThrowawayServer, prox
                         t0 = time.monotonic()
                     async with pool.transaction() as tx:
                         await tx.execute(f"INSERT INTO {table} (id) VALUES (1)")
-                        if moment == "COMMIT":
+                        if moment != "BEGIN":
                             proxy.stall()
                             t0 = time.monotonic()
+                        if moment == "SAVEPOINT":
+                            async with tx.transaction() as sp:
+                                await sp.execute(f"INSERT INTO {table} (id) VALUES (2)")
+                        elif moment == "ROLLBACK":
+                            raise _UserError("the application gave up")
                 outcome = "committed"
             except TimeoutError:
                 outcome = "hung"
-            except (rawdb.QueryTimeout, rawdb.ConnectionLost) as exc:
+            except (rawdb.QueryTimeout, rawdb.ConnectionLost, _UserError) as exc:
                 outcome = type(exc).__name__
             except Exception as exc:
                 outcome = f"untyped:{type(exc).__name__}: {exc}"
             elapsed = time.monotonic() - t0
             recover = None
-            if outcome in ("QueryTimeout", "ConnectionLost"):
+            if outcome in expected:
                 recover = await _after_stall(server, proxy, pool, old, closes)
         finally:
             proxy.resume()
             await pool.close()
             await server.admin(f"DROP TABLE IF EXISTS {table}")
     figures.record(f"4b stalled network at {moment}", server.dialect, attempted=1, committed=0,
-                   failed={outcome: 1}, recover_s=recover,
+                   failed={outcome.lstrip("_"): 1}, recover_s=recover,
                    note=f"ended after {elapsed:.2f}s (command_timeout={COMMAND_TIMEOUT}s)")
-    assert outcome in ("QueryTimeout", "ConnectionLost"), (
-        f"{moment} over a stalled network: {outcome} after {elapsed:.2f}s")
+    assert outcome in expected, f"{moment} over a stalled network: {outcome} after {elapsed:.2f}s"
     assert elapsed <= COMMAND_TIMEOUT + MARGIN, f"{moment} took {elapsed:.2f}s"
 
 
