@@ -1,6 +1,6 @@
 """``python -m benchmarks``: rawdb against the bare drivers and SQLAlchemy 2.
 
-    python -m benchmarks                    # SQLite, full run (5 repetitions)
+    python -m benchmarks                    # SQLite, full run (7 repetitions)
     python -m benchmarks --quick            # SQLite, under a minute
     python -m benchmarks --all              # SQLite + the local PostgreSQL and MariaDB
     python -m benchmarks --pg postgresql://user@host/db --mysql mysql://root@host/db
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--all", action="store_true", help=f"SQLite + {LOCAL_PG} + {LOCAL_MYSQL}")
     p.add_argument("--skip-sqlite", action="store_true", help="only the servers")
     p.add_argument("--quick", action="store_true", help="small sizes, 3 repetitions")
-    p.add_argument("--reps", type=int, help="repetitions (default 5; --quick 3)")
+    p.add_argument("--reps", type=int, help="repetitions (default 7; --quick 3)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="e.g. W1,W3")
     p.add_argument("--contenders", default=",".join(registry.ORDER), help="e.g. rawdb,bare")
     p.add_argument("--w1-ops", type=int)
@@ -69,7 +69,7 @@ def plans(args: argparse.Namespace) -> list[Plan]:
         sizes = replace(sizes, w1_ops=args.w1_ops)
     if args.w5_seconds:
         sizes = replace(sizes, w5_seconds=args.w5_seconds)
-    reps = args.reps or (3 if args.quick else 5)
+    reps = args.reps or (3 if args.quick else 7)
     targets: list[tuple[str, str | None]] = [] if args.skip_sqlite else [("sqlite", None)]
     pg = args.pg or (LOCAL_PG if args.all else None)
     my = args.mysql or (LOCAL_MYSQL if args.all else None)

@@ -17,9 +17,12 @@ class Progress:
 
     def step(self, label: str) -> None:
         self.done = min(self.done + 1, self.total)
-        self.show(label)
+        self.show(label, final=True)
 
-    def show(self, label: str) -> None:
+    def show(self, label: str, *, final: bool = False) -> None:
+        """Redraw the bar (on a terminal; elsewhere only completed steps print a line)."""
+        if not self.tty and not final:
+            return
         fraction = self.done / self.total
         filled = int(self.width * fraction)
         elapsed = time.monotonic() - self.start

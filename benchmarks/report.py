@@ -161,6 +161,9 @@ def _dialect_section(dialect: str, run: dict[str, Any], summary: dict[str, Any])
     if run.get("skipped"):
         lines += [f"Skipped: {', '.join(f'{k} ({why})' for k, why in run['skipped'].items())}.", ""]
     lines += ["Set-ups: " + "; ".join(f"{labels[k]}: {v['setup']}" for k, v in run["contenders"].items()), ""]
+    loads = [x[0] for x in run.get("rep_load") or []] + [run["load_before"][0], run["load_after"][0]]
+    lines += [f"1-minute load average during the run: {min(loads):.1f}{DASH}{max(loads):.1f} "
+              "(cores shared with the database servers and other processes).", ""]
     bad = [k for k, v in run["typed_results"].items() if not v["equal"]]
     lines += [("Typed results: every contender returned exactly the written Tasks."
                if not bad else f"Typed results DIFFER for {', '.join(bad)} (see JSON)."), ""]

@@ -46,6 +46,7 @@ class DialectResult:
     schema: str = ""
     load_before: list[float] = field(default_factory=list)
     load_after: list[float] = field(default_factory=list)
+    rep_load: list[list[float]] = field(default_factory=list)  # load average after each repetition
     contenders: dict[str, dict[str, str]] = field(default_factory=dict)
     typed_results: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # workload → key → s/op
@@ -206,6 +207,7 @@ async def _timed_section(plan: Plan, contenders: Sequence[Contender], admin: Adm
                 if cleanup is not None:
                     await admin.delete_session(cleanup)
                 progress.step(label)
+        result.rep_load.append(load())
 
 
 async def _w5_section(plan: Plan, contenders: Sequence[Contender], admin: Admin, ids: Sequence[str],

@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg", metavar="URL")
     p.add_argument("--mysql", metavar="URL")
     p.add_argument("--all", action="store_true")
-    p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--ops", type=int, default=2000, help="requests per repetition and contender")
+    p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--ops", type=int, default=1000, help="requests per repetition and contender")
     args = p.parse_args(argv)
     sizes = replace(FULL, w1_ops=args.ops)
     targets: list[tuple[str, str | None]] = [("sqlite", None)]

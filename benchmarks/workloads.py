@@ -44,7 +44,9 @@ class Sizes:
     w5_read_share: float = 0.8
 
 
-FULL = Sizes(w1_ops=2000, w2_ops=1000, w3_lists=20, w4_rows=10_000, w5_seconds=8.0)
+# Short chunks, many repetitions: on a shared machine noise comes in bursts, and
+# interleaving finer spreads a burst over every contender.
+FULL = Sizes(w1_ops=1000, w2_ops=500, w3_lists=10, w4_rows=10_000, w5_seconds=5.0)
 QUICK = Sizes(w1_ops=300, w2_ops=150, w3_lists=4, w4_rows=10_000, w5_seconds=1.5)
 
 
