@@ -53,17 +53,17 @@ def goals() -> list[Goal]:
 
 
 def evaluate(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per goal whose dialect was run: value, min-max, met (None: not measured)."""
+    """One row per goal measured in this run: value, min-max, and whether it is met."""
     rows = []
     for g in goals():
         summary = summaries.get(g.dialect)
         if summary is None:
             continue
         stats = _measure(g, summary)
-        met = None
-        if stats is not None:
-            value = stats["median"]
-            met = value <= g.bound if g.op == "<=" else value >= g.bound
+        if stats is None:
+            continue  # workload or contender not part of this run
+        value = stats["median"]
+        met = value <= g.bound if g.op == "<=" else value >= g.bound
         rows.append({"group": g.group, "dialect": g.dialect, "workload": g.workload,
                      "target": g.describe(), "bound": g.bound, "op": g.op,
                      "measured": stats, "met": met})
