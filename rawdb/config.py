@@ -33,16 +33,27 @@ _SCHEMES = {
 }
 
 
-class DatabaseURL(msgspec.Struct, frozen=True):
-    """A parsed URL. ``repr`` and ``str`` never show the password."""
+class DatabaseURL:
+    """A parsed URL. ``repr`` and ``str`` never show the password.
 
-    dialect: str
-    host: str | None = None
-    port: int | None = None
-    user: str | None = None
-    password: str | None = msgspec.field(default=None)
-    database: str | None = None
-    path: str | None = None  # SQLite file path, or ":memory:"
+    A plain class on purpose: a Struct or dataclass would hand the password to every
+    generic field dumper (rich's repr, ``asdict``, JSON encoders)."""
+
+    __slots__ = ("database", "dialect", "host", "password", "path", "port", "user")
+
+    def __init__(self, dialect: str, host: str | None = None, port: int | None = None,
+                 user: str | None = None, password: str | None = None, database: str | None = None,
+                 path: str | None = None) -> None:
+        self.dialect = dialect
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+        self.path = path  # SQLite file path, or ":memory:"
+
+    def __rich_repr__(self) -> Any:
+        yield self.redacted()
 
     def __repr__(self) -> str:
         return f"DatabaseURL({self.redacted()!r})"

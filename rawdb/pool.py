@@ -28,7 +28,7 @@ import random
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ import msgspec
 from rawdb.config import PoolOptions
 from rawdb.dialects.base import Dialect, DriverConnection, PoolSlot, Role
 from rawdb.errors import ConnectionLost, InterfaceError, PoolClosed, PoolTimeout, QueryTimeout
-from rawdb.session import Connection, SavepointBlock, Transaction, finish_transaction
+from rawdb.session import Connection, SavepointBlock, Transaction, close_abandoned_stream, finish_transaction
 
 if TYPE_CHECKING:
     from rawdb.migrations import MigrationReport
@@ -71,7 +71,7 @@ class Holder:
     """Bookkeeping for one pooled connection."""
 
     __slots__ = ("acquired_at", "broken", "busy", "conn", "created_at", "expires_at", "last_used",
-                 "leak_reported", "needs_reset", "site", "slot", "suspect", "task")
+                 "leak_reported", "needs_reset", "site", "slot", "stream", "stream_abandoned", "suspect", "task")
 
     def __init__(self, conn: DriverConnection, slot: Slot, lifetime: float | None) -> None:
         now = time.monotonic()
@@ -88,6 +88,8 @@ class Holder:
         self.needs_reset = False
         self.suspect = False
         self.leak_reported = False
+        self.stream: AsyncGenerator[Any, None] | None = None  # an open iterate() on this connection
+        self.stream_abandoned = False
 
 
 def _acquire_site() -> tuple[str, int] | None:
@@ -147,11 +149,15 @@ class Slot:
         try:
             while not pool._closed:
                 try:
-                    conn = await asyncio.wait_for(pool.dialect.connect(self.role),
+                    conn = await asyncio.wait_for(pool.dialect.open(self.role),
                                                   pool.options.connect_timeout + 1)
                     break
                 except Exception as exc:
                     pool._connect_failed(exc)
+                    if not pool.dialect.connect_errors_may_pass:
+                        # Nothing to wait for (an unreadable SQLite file stays unreadable).
+                        self.fail_waiters(exc)
+                        return
                     # Keep trying while someone waits or the floor is not met; else stop.
                     if not self.waiters and self.size - 1 >= self.min_size:
                         return
@@ -166,6 +172,15 @@ class Slot:
             return
         pool._last_error = None
         self.put(Holder(conn, self, pool.options.max_lifetime))
+
+    def fail_waiters(self, exc: BaseException) -> None:
+        error = self.pool.dialect.translate(exc) or exc
+        if error is not exc:
+            error.__cause__ = exc
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def oldest_holders(self, limit: int = 3) -> list[Holder]:
         return sorted(self.in_use, key=lambda h: h.acquired_at)[:limit]
@@ -197,7 +212,7 @@ class Pool:
         """Open ``min_size`` connections now, so a bad URL fails at start-up, not later."""
         for slot in self._slots.values():
             opened = await asyncio.gather(
-                *(self.dialect.connect(slot.role) for _ in range(slot.min_size)),
+                *(self.dialect.open(slot.role) for _ in range(slot.min_size)),
                 return_exceptions=True,
             )
             failures = [r for r in opened if isinstance(r, BaseException)]
@@ -291,7 +306,7 @@ class Pool:
             return
         role: Role = "writer" if "writer" in self._slots else "any"
         try:
-            raw = await self.dialect.connect(role)
+            raw = await self.dialect.open(role)
         except Exception as exc:
             raise (self.dialect.translate(exc) or exc) from exc
         holder = Holder(raw, self._slots[role], None)
@@ -676,4 +691,12 @@ class ConnectionBlock:
                         tb: TracebackType | None) -> None:
         assert self._conn is not None and self._holder is not None
         self._conn._open = False
-        self._pool._release(self._holder)
+        holder = self._holder
+        try:
+            if holder.stream is not None and not holder.broken:
+                await close_abandoned_stream(holder)
+        except BaseException:
+            holder.broken = True
+            raise
+        finally:
+            self._pool._release(holder)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -102,13 +102,13 @@ class Session:
     # -- queries -------------------------------------------------------------------------
     async def execute(self, sql: str, params: Params = None) -> int:
         """Run one statement; returns the rows it affected (matched, on MySQL)."""
-        holder = self._enter()
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
             text, args = self._compile(sql, params)
             async with self._pool.statement_timer():
                 return await self._conn.execute(text, args)
         except BaseException as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc)
         finally:
             holder.busy = False
 
@@ -119,7 +119,7 @@ class Session:
         so on PostgreSQL each set runs as its own prepared execution). For bulk
         inserts use `copy_records`, which takes each driver's fastest path.
         """
-        holder = self._enter()
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
             compiled = compile_sql(sql, self._dialect.paramstyle)
             adapt = self._dialect.adapt
@@ -129,7 +129,7 @@ class Session:
             async with self._pool.statement_timer():
                 return await self._conn.executemany(compiled.text, args)
         except BaseException as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc)
         finally:
             holder.busy = False
 
@@ -140,13 +140,13 @@ class Session:
 
     async def fetch_all(self, sql: str, params: Params = None, *, into: type[Any] | None = None) -> list[Any]:
         """All rows: Structs with ``into``, else rows indexable by column name and position."""
-        holder = self._enter()
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
             text, args = self._compile(sql, params)
             async with self._pool.statement_timer():
                 rows, columns = await self._conn.fetch(text, args)
         except BaseException as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc)
         finally:
             holder.busy = False
         if not rows:
@@ -163,13 +163,13 @@ class Session:
 
     async def fetch_one(self, sql: str, params: Params = None, *, into: type[Any] | None = None) -> Any:
         """The first row, or None when there is none."""
-        holder = self._enter()
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
             text, args = self._compile(sql, params)
             async with self._pool.statement_timer():
                 row, columns = await self._conn.fetchrow(text, args)
         except BaseException as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc)
         finally:
             holder.busy = False
         if row is None:
@@ -180,25 +180,46 @@ class Session:
 
     async def fetch_val(self, sql: str, params: Params = None) -> Any:
         """The first column of the first row, or None."""
-        holder = self._enter()
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
             text, args = self._compile(sql, params)
             async with self._pool.statement_timer():
                 row, _ = await self._conn.fetchrow(text, args)
         except BaseException as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc)
         finally:
             holder.busy = False
         return None if row is None else row[0]
 
-    async def iterate(self, sql: str, params: Params = None, *,
-                      into: type[Any] | None = None) -> AsyncIterator[Any]:
-        """Stream a large result in chunks; the connection is busy until the loop ends."""
-        holder = self._enter()
+    def iterate(self, sql: str, params: Params = None, *, into: type[Any] | None = None) -> RowStream:
+        """Stream a large result in chunks, without loading it all.
+
+        ``async for row in tx.iterate(...)``. While the stream is open the connection
+        runs nothing else (MySQL could not). Leaving the loop early (``break``,
+        ``return``) is fine: the abandoned stream is closed before the next statement
+        or the end of the transaction. ``async with tx.iterate(...) as rows`` closes it
+        at once.
+        """
+        return RowStream(self, sql, params, into)
+
+    async def _stream(self, sql: str, params: Params, into: type[Any] | None,
+                      me: list[AsyncGenerator[Any, None]]) -> AsyncGenerator[Any, None]:
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
+        holder.stream = me[0]
+        holder.stream_abandoned = False
+        stream: AsyncGenerator[tuple[list[Any], tuple[str, ...]], None] | None = None
         try:
             text, args = self._compile(sql, params)
+            stream = self._conn.stream(text, args, _ITERATE_CHUNK)
             mapper = None
-            async for rows, columns in self._conn.stream(text, args, _ITERATE_CHUNK):
+            while True:
+                holder.busy = True
+                try:
+                    async with self._pool.statement_timer():
+                        rows, columns = await stream.__anext__()
+                except StopAsyncIteration:
+                    return
+                holder.busy = False
                 if into is not None:
                     if mapper is None:
                         mapper = row_mapper(into, columns, self._dialect.values)
@@ -210,9 +231,27 @@ class Session:
         except GeneratorExit:
             raise
         except BaseException as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc)
         finally:
-            holder.busy = False
+            try:
+                if stream is not None and not holder.broken:
+                    await stream.aclose()
+            finally:
+                holder.busy = False
+                holder.stream = None
+
+    async def _enter_after_stream(self) -> Holder:
+        """A stream is open on this connection: close it if its loop was left, else refuse."""
+        holder = self._holder
+        stream = holder.stream
+        if stream is not None:
+            if not holder.stream_abandoned:
+                raise InterfaceError(
+                    "an iterate() over this connection is still open; finish the loop "
+                    "(or use 'async with tx.iterate(...)') before running another statement"
+                )
+            await close_abandoned_stream(holder)
+        return self._enter()
 
     async def execute_verbatim(self, sql: str) -> int:
         """Send ``sql`` exactly as written, without parameters (migrations, DDL).
@@ -220,13 +259,13 @@ class Session:
         On PostgreSQL the text may hold several statements (simple-query protocol);
         SQLite and MySQL take one statement.
         """
-        holder = self._enter()
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         holder.needs_reset = holder.needs_reset or compile_sql(sql, self._dialect.paramstyle).stateful
         try:
             async with self._pool.statement_timer():
                 return await self._conn.execute_verbatim(sql)
         except BaseException as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc)
         finally:
             holder.busy = False
 
@@ -237,7 +276,7 @@ class Session:
         for name in (table, *columns):
             if not _IDENTIFIER.match(name):
                 raise QueryError(f"copy_records: {name!r} is not a plain identifier")
-        holder = self._enter()
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
             adapt = self._dialect.adapt
             width = len(columns)
@@ -251,7 +290,7 @@ class Session:
             async with self._pool.statement_timer():
                 return await self._conn.copy_records(table, columns, prepared)
         except BaseException as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc)
         finally:
             holder.busy = False
 
@@ -263,14 +302,55 @@ class Session:
 
     async def _run_control(self, statements: tuple[str, ...]) -> None:
         """BEGIN/COMMIT/SAVEPOINT traffic, with the same guards as a statement."""
-        holder = self._enter()
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
             async with self._pool.statement_timer():
                 await self._conn.run(statements)
         except BaseException as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc)
         finally:
             holder.busy = False
+
+
+class RowStream:
+    """The async iterator ``iterate()`` returns; also an async context manager."""
+
+    __slots__ = ("_agen", "_holder", "_me")
+
+    def __init__(self, session: Session, sql: str, params: Params, into: type[Any] | None) -> None:
+        self._holder = session._holder
+        self._me: list[AsyncGenerator[Any, None]] = []
+        self._agen = session._stream(sql, params, into, self._me)
+        self._me.append(self._agen)
+
+    def __aiter__(self) -> RowStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._agen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._agen.aclose()
+
+    async def __aenter__(self) -> RowStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # The loop was left (break/return) and nothing refers to the stream any more:
+        # park it, so the next use of the connection closes it first.
+        if self._holder.stream is self._agen:
+            self._holder.stream_abandoned = True
+
+
+async def close_abandoned_stream(holder: Holder) -> None:
+    stream = holder.stream
+    if stream is not None:
+        holder.stream_abandoned = False
+        await stream.aclose()
+        holder.stream = None
 
 
 class Transaction(Session):
@@ -375,6 +455,13 @@ async def finish_transaction(tx: Transaction, *, commit: bool) -> None:
     """COMMIT or ROLLBACK; a failure leaves the connection marked broken if its state is unknown."""
     tx._open = False
     holder = tx._holder
+    if holder.stream is not None and not holder.broken:
+        # An iterate() left open in the block ends with it.
+        try:
+            await close_abandoned_stream(holder)
+        except BaseException:
+            holder.broken = True
+            raise
     if holder.broken:
         if commit:
             raise ConnectionLost("the transaction's connection broke earlier; nothing was committed")
@@ -391,7 +478,9 @@ async def finish_transaction(tx: Transaction, *, commit: bool) -> None:
         holder.broken = True
         tx._conn.interrupt()
         if commit:
-            raise QueryTimeout(
+            # Outcome unknown is what ConnectionLost means at COMMIT (README): a caller
+            # catching QueryError as "nothing happened, retry" must not catch this.
+            raise ConnectionLost(
                 f"COMMIT did not complete within command_timeout={tx._pool.options.command_timeout}s; "
                 "the outcome of this transaction is unknown") from exc
     except Exception as exc:
@@ -399,7 +488,9 @@ async def finish_transaction(tx: Transaction, *, commit: bool) -> None:
         if error is None or isinstance(error, ConnectionLost):
             holder.broken = True
             if commit:
-                raise (error or ConnectionLost(f"connection failed during COMMIT: {exc}")) from exc
+                raise ConnectionLost(
+                    f"connection lost during COMMIT, the outcome of this transaction is unknown: "
+                    f"{error or exc}") from exc
             return
         if commit:
             # The database refused the COMMIT (deferred constraint, serialization):
@@ -410,4 +501,7 @@ async def finish_transaction(tx: Transaction, *, commit: bool) -> None:
                 conn = tx._conn
                 holder.broken = conn.is_closed or conn.in_transaction
             raise error from exc
-        holder.broken = True
+        # ROLLBACK refused (e.g. SQLite: a BEGIN IMMEDIATE that never got its lock left
+        # nothing to roll back): the connection is fine if nothing is left open.
+        conn = tx._conn
+        holder.broken = conn.is_closed or conn.in_transaction

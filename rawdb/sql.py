@@ -37,9 +37,10 @@ _STATEFUL = re.compile(
 class CompiledSQL:
     """One statement in a driver's style, with the parameter names in bind order."""
 
-    __slots__ = ("name_set", "names", "stateful", "text")
+    __slots__ = ("name_set", "names", "source", "stateful", "text")
 
-    def __init__(self, text: str, names: tuple[str, ...], stateful: bool) -> None:
+    def __init__(self, text: str, names: tuple[str, ...], stateful: bool, source: str = "") -> None:
+        self.source = source
         self.text = text
         self.names = names
         self.name_set = frozenset(names)
@@ -50,10 +51,10 @@ class CompiledSQL:
         names = self.names
         if params is None:
             if names:
-                raise QueryError(f"missing parameter(s) {', '.join(sorted(self.name_set))}")
+                raise QueryError(f"missing parameter(s) {', '.join(sorted(self.name_set))}{self._where()}")
             return []
         if not isinstance(params, Mapping):
-            raise QueryError(f"parameters must be a mapping of names, got {type(params).__name__}")
+            raise QueryError(f"parameters must be a mapping of names, got {type(params).__name__}{self._where()}")
         if len(params) != len(self.name_set):
             self._check_names(params)
         try:
@@ -65,13 +66,17 @@ class CompiledSQL:
     def _check_names(self, params: Mapping[str, Any]) -> None:
         missing = self.name_set.difference(params)
         if missing:
-            raise QueryError(f"missing parameter(s) {', '.join(sorted(missing))}")
+            raise QueryError(f"missing parameter(s) {', '.join(sorted(missing))}{self._where()}")
         unknown = set(params).difference(self.name_set)
         if unknown:
             raise QueryError(
                 f"unknown parameter(s) {', '.join(sorted(map(str, unknown)))} "
-                f"(the statement uses: {', '.join(sorted(self.name_set)) or 'none'})"
+                f"(the statement uses: {', '.join(sorted(self.name_set)) or 'none'}){self._where()}"
             )
+
+    def _where(self) -> str:
+        one_line = " ".join(self.source.split())
+        return f" in: {one_line[:120]}{'…' if len(one_line) > 120 else ''}"
 
 
 _cache: dict[tuple[str, ParamStyle], CompiledSQL] = {}
@@ -115,8 +120,8 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
         if ch == "'" or ch == '"' or ch == "`":
             flush(i, True)
             start = i
-            backslash = mysql or (ch == "'" and i > 0 and sql[i - 1] in "eE"
-                                  and (i < 2 or sql[i - 2] not in _IDENT_CHARS))
+            backslash = (mysql and ch != "`") or (ch == "'" and i > 0 and sql[i - 1] in "eE"
+                                                  and (i < 2 or sql[i - 2] not in _IDENT_CHARS))
             i = _skip_quoted(sql, i, ch, backslash)
             flush(i, False)
             start = i
@@ -132,8 +137,7 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
         if ch == "/" and sql.startswith("/*", i):
             flush(i, True)
             start = i
-            end = sql.find("*/", i + 2)
-            i = n if end < 0 else end + 2
+            i = _skip_block_comment(sql, i, nested=not mysql)
             flush(i, False)
             start = i
             continue
@@ -164,7 +168,26 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
         i += 1
     flush(n, True)
     stateful = bool(_STATEFUL.search("".join(code).lower()))
-    return CompiledSQL("".join(out), tuple(names), stateful)
+    return CompiledSQL("".join(out), tuple(names), stateful, sql)
+
+
+def _skip_block_comment(sql: str, i: int, nested: bool) -> int:
+    """Index just past the ``/* … */`` at ``i``; PostgreSQL and SQLite… PostgreSQL nests them."""
+    n = len(sql)
+    depth = 0
+    j = i
+    while j < n:
+        if sql.startswith("/*", j) and (nested or depth == 0):
+            depth += 1
+            j += 2
+        elif sql.startswith("*/", j):
+            depth -= 1
+            j += 2
+            if depth == 0:
+                return j
+        else:
+            j += 1
+    return n
 
 
 def _skip_quoted(sql: str, i: int, quote: str, backslash: bool) -> int:

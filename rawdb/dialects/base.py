@@ -13,7 +13,7 @@ import datetime as dt
 import enum
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -53,7 +53,7 @@ class DriverConnection(ABC):
     async def fetchrow(self, sql: str, args: Sequence[Any]) -> tuple[Any, Columns]: ...
 
     @abstractmethod
-    def stream(self, sql: str, args: Sequence[Any], chunk: int) -> AsyncIterator[tuple[list[Any], Columns]]:
+    def stream(self, sql: str, args: Sequence[Any], chunk: int) -> AsyncGenerator[tuple[list[Any], Columns], None]:
         """Chunks of rows without loading the whole result."""
 
     @abstractmethod
@@ -118,6 +118,8 @@ class Dialect(ABC):
     values: ValueProfile
     # Skip the pre-hand-out ping: SQLite has no server that could drop the connection.
     needs_health_check: bool = True
+    # A failed connect may succeed later (a server restarting); SQLite's will not.
+    connect_errors_may_pass: bool = True
 
     def __init__(self, url: DatabaseURL, options: PoolOptions) -> None:
         self.url = url
@@ -127,6 +129,15 @@ class Dialect(ABC):
     # -- connections -------------------------------------------------------------
     @abstractmethod
     async def connect(self, role: Role) -> DriverConnection: ...
+
+    async def open(self, role: Role) -> DriverConnection:
+        """`connect`, with a driver's complaint about ``connect_options`` made a ConfigError."""
+        try:
+            return await self.connect(role)
+        except TypeError as exc:
+            if "keyword argument" not in str(exc):
+                raise
+            raise ConfigError(f"connect_options rejected by the {self.name} driver: {exc}") from exc
 
     def slots(self) -> list[PoolSlot]:
         o = self.options

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import aiomysql
@@ -77,7 +77,8 @@ class MySQLConnection(DriverConnection):
         row = await cur.fetchone()
         return row, (tuple(d[0] for d in desc) if desc else _NO_COLUMNS)
 
-    async def stream(self, sql: str, args: Sequence[Any], chunk: int) -> AsyncIterator[tuple[list[Any], Columns]]:
+    async def stream(self, sql: str, args: Sequence[Any], chunk: int
+                     ) -> AsyncGenerator[tuple[list[Any], Columns], None]:
         cur = aiomysql.SSCursor(self._conn)
         try:
             await cur.execute(sql, args)
@@ -204,13 +205,18 @@ class MySQLDialect(Dialect):
         error.errno = code  # type: ignore[attr-defined]
         if cls is UniqueViolation:
             m = re.search(r"for key '(?:[^.']+\.)?([^']+)'", message)
-            with_names(error, constraint=m.group(1) if m else None, column=m.group(1) if m else None)
+            key = m.group(1) if m else None
+            # MySQL names the key, not the column; rawdb's scripts name single-column
+            # unique keys after their column, so a key that looks like one is reported.
+            column = key if key and key != "PRIMARY" and not key.startswith(_KEY_PREFIXES) else None
+            with_names(error, constraint=key, column=column)
         elif cls is NotNullViolation:
             m = re.search(r"Column '([^']+)'|Field '([^']+)'", message)
             with_names(error, column=(m.group(1) or m.group(2)) if m else None)
         return error
 
 
+_KEY_PREFIXES = ("uq_", "uk_", "ux_", "unique_", "idx_", "ix_")
 _LOST = {2006, 2013, 2003, 2055, 1927, 4031, 2014}
 _ERRNO: dict[int, type[RawDBError]] = {
     1062: UniqueViolation,

@@ -11,7 +11,7 @@ turns it off for pgbouncer in transaction mode).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import asyncpg
@@ -78,7 +78,8 @@ class PostgresConnection(DriverConnection):
         row = await self._conn.fetchrow(sql, *args)
         return row, (tuple(row.keys()) if row is not None else _NO_COLUMNS)
 
-    async def stream(self, sql: str, args: Sequence[Any], chunk: int) -> AsyncIterator[tuple[list[Any], Columns]]:
+    async def stream(self, sql: str, args: Sequence[Any], chunk: int
+                     ) -> AsyncGenerator[tuple[list[Any], Columns], None]:
         conn = self._conn
         own_transaction = not conn.is_in_transaction()
         if own_transaction:  # server-side cursors live inside a transaction
@@ -162,8 +163,9 @@ class PostgresDialect(Dialect):
         return PostgresConnection(conn)
 
     def adapt_datetime(self, value: dt.datetime) -> Any:
-        # Naive UTC suits both column types: asyncpg reads naive as UTC for timestamptz.
-        return to_utc(value).replace(tzinfo=None)
+        # Aware UTC: asyncpg would read a naive value in the process's local zone.
+        # (Columns are timestamptz; naive input is taken to be UTC, as everywhere.)
+        return to_utc(value)
 
     def translate(self, exc: BaseException) -> RawDBError | None:
         if isinstance(exc, (pgx.ConnectionDoesNotExistError, pgx.InterfaceError)) and (

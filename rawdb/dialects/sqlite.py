@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,8 @@ class SQLiteConnection(DriverConnection):
         result: tuple[Any, Columns] = await self._call(self._t_fetchrow, self._take_pending(), sql, args)
         return result
 
-    async def stream(self, sql: str, args: Sequence[Any], chunk: int) -> AsyncIterator[tuple[list[Any], Columns]]:
+    async def stream(self, sql: str, args: Sequence[Any], chunk: int
+                     ) -> AsyncGenerator[tuple[list[Any], Columns], None]:
         cursor: sqlite3.Cursor = await self._call(self._t_open_cursor, self._take_pending(), sql, args)
         try:
             columns = _columns(cursor)
@@ -212,6 +213,7 @@ class SQLiteDialect(Dialect):
     paramstyle = "qmark"
     values = ValueProfile("sqlite", int_to_bool, text_to_datetime)
     needs_health_check = False
+    connect_errors_may_pass = False
 
     def __init__(self, url: DatabaseURL, options: PoolOptions) -> None:
         super().__init__(url, options)
