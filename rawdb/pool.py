@@ -36,7 +36,7 @@ import msgspec
 
 from rawdb.config import PoolOptions
 from rawdb.dialects.base import Dialect, DriverConnection, PoolSlot, Role
-from rawdb.errors import ConnectionLost, InterfaceError, PoolClosed, PoolTimeout, QueryTimeout
+from rawdb.errors import ConfigError, ConnectionLost, InterfaceError, PoolClosed, PoolTimeout, QueryTimeout
 from rawdb.session import Connection, SavepointBlock, Transaction, close_abandoned_stream, finish_transaction
 
 if TYPE_CHECKING:
@@ -154,8 +154,8 @@ class Slot:
                     break
                 except Exception as exc:
                     pool._connect_failed(exc)
-                    if not pool.dialect.connect_errors_may_pass:
-                        # Nothing to wait for (an unreadable SQLite file stays unreadable).
+                    if pool.dialect.connect_error_is_final(exc):
+                        # Nothing to wait for: a wrong password or an unreadable file stays so.
                         self.fail_waiters(exc)
                         return
                     # Keep trying while someone waits or the floor is not met; else stop.
@@ -174,9 +174,7 @@ class Slot:
         self.put(Holder(conn, self, pool.options.max_lifetime))
 
     def fail_waiters(self, exc: BaseException) -> None:
-        error = self.pool.dialect.translate(exc) or exc
-        if error is not exc:
-            error.__cause__ = exc
+        error = self.pool._connect_error(exc)
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
@@ -224,10 +222,7 @@ class Pool:
                         slot.idle.append(Holder(result, slot, self.options.max_lifetime))
             if failures:
                 await self._close_all_idle()
-                error = self.dialect.translate(failures[0])
-                if error is None:
-                    raise failures[0]
-                raise error from failures[0]
+                raise self._connect_error(failures[0])
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
 
     async def __aenter__(self) -> Pool:
@@ -529,6 +524,22 @@ class Pool:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _connect_error(self, exc: BaseException) -> BaseException:
+        """What a failed connect raises: ConfigError when retrying cannot help (the
+        URL's credentials, database or file are wrong), else the translated error."""
+        if isinstance(exc, ConfigError):
+            return exc
+        dialect = self.dialect
+        error: BaseException | None
+        if dialect.connect_error_is_final(exc):
+            error = ConfigError(dialect.url.scrub(f"cannot connect to {dialect.describe()}: {exc}"))
+        else:
+            error = dialect.translate(exc)
+        if error is None:
+            return exc
+        error.__cause__ = exc
+        return error
 
     def _connect_failed(self, exc: BaseException) -> None:
         self._connect_errors_total += 1

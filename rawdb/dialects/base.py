@@ -118,8 +118,12 @@ class Dialect(ABC):
     values: ValueProfile
     # Skip the pre-hand-out ping: SQLite has no server that could drop the connection.
     needs_health_check: bool = True
-    # A failed connect may succeed later (a server restarting); SQLite's will not.
-    connect_errors_may_pass: bool = True
+    def connect_error_is_final(self, exc: BaseException) -> bool:
+        """Will retrying this failed connect never help (bad credentials, no such database)?
+
+        Otherwise waiters keep waiting while the pool retries: a restarting server
+        comes back within their acquire_timeout."""
+        return False
 
     def __init__(self, url: DatabaseURL, options: PoolOptions) -> None:
         self.url = url

@@ -182,6 +182,10 @@ class MySQLDialect(Dialect):
             return (begin,)
         return (f"SET TRANSACTION ISOLATION LEVEL {level.upper()}", begin)
 
+    def connect_error_is_final(self, exc: BaseException) -> bool:
+        # access denied (user / database), unknown database
+        return isinstance(exc, pymysql.Error) and bool(exc.args) and exc.args[0] in (1044, 1045, 1049)
+
     def adapt_datetime(self, value: dt.datetime) -> Any:
         return to_utc(value).replace(tzinfo=None)
 

@@ -162,6 +162,10 @@ class PostgresDialect(Dialect):
         )
         return PostgresConnection(conn)
 
+    def connect_error_is_final(self, exc: BaseException) -> bool:
+        return isinstance(exc, (pgx.InvalidPasswordError, pgx.InvalidAuthorizationSpecificationError,
+                                pgx.InvalidCatalogNameError))
+
     def adapt_datetime(self, value: dt.datetime) -> Any:
         # Aware UTC: asyncpg would read a naive value in the process's local zone.
         # (Columns are timestamptz; naive input is taken to be UTC, as everywhere.)

@@ -213,7 +213,9 @@ class SQLiteDialect(Dialect):
     paramstyle = "qmark"
     values = ValueProfile("sqlite", int_to_bool, text_to_datetime)
     needs_health_check = False
-    connect_errors_may_pass = False
+
+    def connect_error_is_final(self, exc: BaseException) -> bool:
+        return True  # no server that could come back: the file is what it is
 
     def __init__(self, url: DatabaseURL, options: PoolOptions) -> None:
         super().__init__(url, options)
