@@ -9,7 +9,6 @@ a real password is created for the normal-use test.
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import os
 import socket
