@@ -20,7 +20,7 @@ from tests.conftest import IsolatedDatabase
 
 def add_routes(app: FastAPI) -> FastAPI:
     @app.get("/one")
-    async def one(tx: Transaction = Depends(rawdb.fastapi.transaction)) -> dict[str, Any]:  # noqa: B008
+    async def one(tx: Transaction = Depends(rawdb.fastapi.transaction)) -> dict[str, Any]:
         return {"one": await tx.fetch_val("SELECT 1"), "dialect": tx.dialect.name}
 
     @app.get("/one-readonly")

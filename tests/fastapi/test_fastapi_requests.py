@@ -71,7 +71,7 @@ def build_app(isolated: IsolatedDatabase, verify: Pool, probe: Probe | None = No
 
     @app.post("/items/{name}")
     async def create(name: str,
-                     tx: Transaction = Depends(rawdb.fastapi.transaction),  # noqa: B008 (the documented form)
+                     tx: Transaction = Depends(rawdb.fastapi.transaction),
                      ) -> dict[str, str]:
         await insert(tx, name)
         return {"name": name}
