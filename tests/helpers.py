@@ -35,6 +35,7 @@ async def backend_id(session: rawdb.Session) -> object:
 
 async def kill_backend(admin: rawdb.Session, dialect: str, ident: object) -> None:
     if dialect == "postgresql":
-        await admin.fetch_val("SELECT pg_terminate_backend(:pid)", {"pid": ident})
+        # With a timeout the call waits until the backend has really gone.
+        await admin.fetch_val("SELECT pg_terminate_backend(:pid, 5000)", {"pid": ident})
     else:
         await admin.execute_verbatim(f"KILL {int(ident)}")  # type: ignore[call-overload]

@@ -17,18 +17,18 @@ voice = store.voice_profiles
 
 async def test_create_get_and_key(store_pool: rawdb.Pool, cipher: FernetCipher) -> None:
     async with store_pool.transaction() as tx:
-        p = await voice.create_profile(tx, "asr1", "asr", "whisper", api_key="vk",
+        p = await voice.create_profile(tx, "asr1", "asr", "whisper", api_key="voice-key-secret",
                                        voice_meta_params={"asr_model_name": "w", "n": [1]},
                                        description="d", cipher=cipher)
         assert isinstance(p, VoiceProfile)
         assert (p.voice_profile_name, p.voice_model_type, p.voice_model_name, p.description,
                 p.is_active, p.last_used_at) == ("asr1", "asr", "whisper", "d", True, None)
         assert p.voice_meta_params == {"asr_model_name": "w", "n": [1]}
-        assert p.encrypted_api_key and "vk" not in p.encrypted_api_key
+        assert p.encrypted_api_key and "voice-key-secret" not in p.encrypted_api_key
         assert await voice.get_profile(tx, "asr1") == p
         assert await voice.get_profile(tx, "ASR1") is None
         got = await voice.get_profile_with_decrypted_key(tx, "asr1", cipher=cipher)
-        assert got is not None and got.api_key == "vk" and got.profile == p
+        assert got is not None and got.api_key == "voice-key-secret" and got.profile == p
         assert await voice.get_profile_with_decrypted_key(tx, "nope", cipher=cipher) is None
         q = await voice.create_profile(tx, "tts1", "tts", "m", api_key="  ")
         assert q.encrypted_api_key is None and q.voice_meta_params == {}
