@@ -19,7 +19,6 @@ import aiomysql
 import pymysql
 from pymysql.constants import CLIENT
 
-from rawdb.config import DatabaseURL, PoolOptions
 from rawdb.dialects.base import Columns, Dialect, DriverConnection, Role, to_utc, with_names
 from rawdb.errors import (
     CheckViolation,
@@ -144,9 +143,6 @@ class MySQLDialect(Dialect):
     name = "mysql"
     paramstyle = "format"
     values = ValueProfile("mysql", int_to_bool, naive_to_utc)
-
-    def __init__(self, url: DatabaseURL, options: PoolOptions) -> None:
-        super().__init__(url, options)
 
     async def connect(self, role: Role) -> DriverConnection:
         o = self.options

@@ -17,7 +17,6 @@ from typing import Any
 import asyncpg
 import asyncpg.exceptions as pgx
 
-from rawdb.config import DatabaseURL, PoolOptions
 from rawdb.dialects.base import Columns, Dialect, DriverConnection, to_utc, with_names
 from rawdb.errors import (
     CheckViolation,
@@ -138,9 +137,6 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     paramstyle = "dollar"
     values = ValueProfile("postgresql", None, naive_to_utc)
-
-    def __init__(self, url: DatabaseURL, options: PoolOptions) -> None:
-        super().__init__(url, options)
 
     async def connect(self, role: str) -> DriverConnection:
         o = self.options
