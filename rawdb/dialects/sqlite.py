@@ -268,7 +268,15 @@ class SQLiteDialect(Dialect):
                                   "timeout": o.busy_timeout, **o.connect_options}
         if path.startswith("file:"):
             kwargs["uri"] = True
-        db = await aiosqlite.connect(path, **kwargs)
+        db = aiosqlite.connect(path, **kwargs)
+        try:
+            await db
+        except BaseException:
+            # aiosqlite stops its worker on a failed open without waiting for it; wait,
+            # so that no thread outlives the error (or the event loop).
+            if db._thread.ident is not None:
+                db._thread.join(1.0)
+            raise
         try:
             raw = db._conn
             pragmas = [f"PRAGMA busy_timeout = {int(o.busy_timeout * 1000)}", "PRAGMA foreign_keys = ON"]
