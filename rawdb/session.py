@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from rawdb.errors import ConnectionLost, InterfaceError, QueryError, QueryTimeout, RawDBError
 from rawdb.mapping import row_class, row_mapper
-from rawdb.sql import compile_sql
+from rawdb.sql import PASSTHROUGH, compile_sql
 
 if TYPE_CHECKING:
     from rawdb.dialects.base import Dialect, DriverConnection, Role
@@ -284,7 +284,7 @@ class Session:
             for record in records:
                 if len(record) != width:
                     raise QueryError(f"copy_records: a record has {len(record)} values for {width} columns")
-                prepared.append([adapt(v) for v in record])
+                prepared.append([v if type(v) in PASSTHROUGH else adapt(v) for v in record])
             if not prepared:
                 return 0
             async with self._pool.statement_timer():

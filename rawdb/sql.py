@@ -19,6 +19,8 @@ from rawdb.errors import QueryError
 
 ParamStyle = Literal["qmark", "dollar", "format"]
 
+# Values every driver takes as they are; checked inline on hot paths to skip a call.
+PASSTHROUGH = frozenset({str, int, float, bytes, type(None), bool, tuple})
 _IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _IDENT_CHARS = _IDENT_START | frozenset("0123456789")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
@@ -58,7 +60,7 @@ class CompiledSQL:
         if len(params) != len(self.name_set):
             self._check_names(params)
         try:
-            return [adapt(params[name]) for name in names]
+            return [v if type(v) in PASSTHROUGH else adapt(v) for v in map(params.__getitem__, names)]
         except KeyError:
             self._check_names(params)
             raise  # pragma: no cover - _check_names always raises here

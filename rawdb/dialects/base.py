@@ -21,7 +21,7 @@ import msgspec
 from rawdb.config import DatabaseURL, PoolOptions
 from rawdb.errors import ConfigError, RawDBError
 from rawdb.mapping import ValueProfile
-from rawdb.sql import ParamStyle
+from rawdb.sql import PASSTHROUGH, ParamStyle
 
 Role = Literal["writer", "reader", "any"]
 Columns = tuple[str, ...]
@@ -190,7 +190,7 @@ class Dialect(ABC):
     def adapt_datetime(self, value: dt.datetime) -> Any: ...
 
     def _make_adapter(self) -> Callable[[Any], Any]:
-        passthrough = frozenset({str, int, float, bytes, type(None), bool, tuple})
+        passthrough = PASSTHROUGH
         adapt_datetime = self.adapt_datetime
 
         def adapt(value: Any) -> Any:
@@ -218,7 +218,10 @@ class Dialect(ABC):
 
 def to_utc(value: dt.datetime) -> dt.datetime:
     """Aware values are converted to UTC; naive ones are taken to be UTC already."""
-    if value.tzinfo is None:
+    tz = value.tzinfo
+    if tz is dt.UTC:
+        return value
+    if tz is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
 
