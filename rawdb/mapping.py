@@ -48,12 +48,18 @@ def int_to_bool(value: Any) -> Any:
     raise ValueError(f"{value!r} is not a boolean")
 
 
+_fromisoformat = dt.datetime.fromisoformat
+
+
 def text_to_datetime(value: Any) -> Any:
     """SQLite text (``YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]``) to aware UTC."""
+    if type(value) is str:  # the common case first: one check, one parse
+        parsed = _fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     if value is None:
         return None
     if isinstance(value, str):
-        parsed = dt.datetime.fromisoformat(value)
+        parsed = _fromisoformat(value)
     elif isinstance(value, dt.datetime):
         parsed = value
     else:
@@ -78,26 +84,26 @@ _PLAIN = (mi.StrType, mi.BytesType, mi.AnyType, mi.NoneType, mi.ByteArrayType, m
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
-def _json_converter(annotation: Any, nullable: bool) -> Converter:
+def _json_converter(annotation: Any) -> Converter:
     decoder = _decoders.get(annotation)
     if decoder is None:
         decoder = _decoders[annotation] = msgspec.json.Decoder(annotation)
+
+    decode = decoder.decode  # an Optional annotation already reads JSON null as None
 
     def convert(value: Any) -> Any:
         if value is None:
             return None
         if isinstance(value, (str, bytes)):
-            if nullable and value == "null":
-                return None
-            return decoder.decode(value)
+            return decode(value)
         return msgspec.convert(value, annotation)
 
     return convert
 
 
-def _scalar_converter(annotation: Any, nullable: bool) -> Converter:
+def _scalar_converter(annotation: Any) -> Converter:
     """int/float fields: numbers pass through; JSON text (a JSON column) is decoded."""
-    json = _json_converter(annotation, nullable)
+    json = _json_converter(annotation)
 
     def convert(value: Any) -> Any:
         if isinstance(value, str):
@@ -117,10 +123,8 @@ def _convert_with(annotation: Any) -> Converter:
 def field_converter(annotation: Any, profile: ValueProfile) -> Converter | None:
     """The converter one field needs on this dialect, or None when values pass as they are."""
     info = mi.type_info(annotation)
-    nullable = False
     if isinstance(info, mi.UnionType):
         members = [t for t in info.types if not isinstance(t, mi.NoneType)]
-        nullable = len(members) < len(info.types)
         if len(members) == 1:
             info = members[0]
     if isinstance(info, _PLAIN):
@@ -130,11 +134,11 @@ def field_converter(annotation: Any, profile: ValueProfile) -> Converter | None:
     if isinstance(info, mi.DateTimeType):
         return profile.datetime_conv
     if isinstance(info, (mi.IntType, mi.FloatType)):
-        return _scalar_converter(annotation, nullable)
+        return _scalar_converter(annotation)
     if isinstance(info, (mi.EnumType, mi.LiteralType, mi.DateType, mi.TimeType, mi.UUIDType,
                          mi.DecimalType)):
         return _convert_with(annotation)
-    return _json_converter(annotation, nullable)
+    return _json_converter(annotation)
 
 
 _mappers: dict[tuple[type, tuple[str, ...], str], RowMapper] = {}
