@@ -49,23 +49,30 @@ def int_to_bool(value: Any) -> Any:
 
 
 _fromisoformat = dt.datetime.fromisoformat
+_combine = dt.datetime.combine
+_datetime = dt.datetime
 
 
 def text_to_datetime(value: Any) -> Any:
     """SQLite text (``YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]``) to aware UTC."""
     if type(value) is str:  # the common case first: one check, one parse
-        parsed = _fromisoformat(value)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    if value is None:
+        try:
+            # Naive text (what rawdb writes) is UTC: parse it as such in one C call;
+            # datetime.replace(tzinfo=...) alone costs ~7x this parse. Text that
+            # already has an offset cannot take a second one and lands below.
+            return _fromisoformat(value + "+00:00")
+        except ValueError:
+            parsed = _fromisoformat(value)
+    elif value is None:
         return None
-    if isinstance(value, str):
+    elif isinstance(value, str):
         parsed = _fromisoformat(value)
     elif isinstance(value, dt.datetime):
         parsed = value
     else:
         raise ValueError(f"{value!r} is not a timestamp")
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
+        return _combine(parsed.date(), parsed.time(), UTC)
     return parsed.astimezone(UTC)
 
 
@@ -73,6 +80,13 @@ def naive_to_utc(value: Any) -> Any:
     """Server values: naive ones are UTC (the session time zone rawdb sets)."""
     if value is None:
         return None
+    if value.__class__ is _datetime:
+        tz = value.tzinfo
+        if tz is UTC:  # asyncpg's timestamptz
+            return value
+        if tz is None:  # MySQL DATETIME; combine() is ~4x cheaper than replace(tzinfo=)
+            return _combine(value.date(), value.time(), UTC)
+        return value.astimezone(UTC)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
