@@ -124,7 +124,7 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
             start = i
             backslash = (mysql and ch != "`") or (ch == "'" and i > 0 and sql[i - 1] in "eE"
                                                   and (i < 2 or sql[i - 2] not in _IDENT_CHARS))
-            i = _skip_quoted(sql, i, ch, backslash)
+            i = _end(skip_quoted(sql, i, ch, backslash), n)
             flush(i, False)
             start = i
             continue
@@ -139,7 +139,7 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
         if ch == "/" and sql.startswith("/*", i):
             flush(i, True)
             start = i
-            i = _skip_block_comment(sql, i, nested=not mysql)
+            i = _end(skip_block_comment(sql, i, nested=not mysql), n)
             flush(i, False)
             start = i
             continue
@@ -173,8 +173,15 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
     return CompiledSQL("".join(out), tuple(names), stateful, sql)
 
 
-def _skip_block_comment(sql: str, i: int, nested: bool) -> int:
-    """Index just past the ``/* … */`` at ``i``; PostgreSQL and SQLite… PostgreSQL nests them."""
+def _end(index: int, n: int) -> int:
+    """An unterminated literal or comment runs to the end of the text (the server will say so)."""
+    return n if index < 0 else index
+
+
+def skip_block_comment(sql: str, i: int, nested: bool) -> int:
+    """Index just past the ``/* … */`` at ``i`` (PostgreSQL nests them), or -1 if unterminated.
+
+    Shared with the migration splitter, which reports the -1 as an error."""
     n = len(sql)
     depth = 0
     j = i
@@ -189,11 +196,12 @@ def _skip_block_comment(sql: str, i: int, nested: bool) -> int:
                 return j
         else:
             j += 1
-    return n
+    return -1
 
 
-def _skip_quoted(sql: str, i: int, quote: str, backslash: bool) -> int:
-    """Index just past the literal starting at ``i`` (doubled quotes escape; so may ``\\``)."""
+def skip_quoted(sql: str, i: int, quote: str, backslash: bool) -> int:
+    """Index just past the literal starting at ``i`` (doubled quotes escape; so may ``\\``),
+    or -1 if it never closes."""
     n = len(sql)
     j = i + 1
     while j < n:
@@ -207,7 +215,7 @@ def _skip_quoted(sql: str, i: int, quote: str, backslash: bool) -> int:
                 continue
             return j + 1
         j += 1
-    return n
+    return -1
 
 
 def _placeholder(style: ParamStyle, name: str, names: list[str], positions: dict[str, int]) -> str:

@@ -29,6 +29,8 @@ import sqlite3
 
 import msgspec
 
+from rawdb.sql import skip_block_comment, skip_quoted
+
 DIALECTS = ("sqlite", "postgresql", "mysql")
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -108,41 +110,18 @@ class _Lexer:
     # -- skipping tokens ---------------------------------------------------------
     def _skip_quoted(self, i: int, quote: str, backslash: bool) -> int:
         """Return the offset after the closing quote that matches ``text[i]``."""
-        text, n = self.text, self.n
-        j = i + 1
-        while j < n:
-            c = text[j]
-            if backslash and c == "\\":
-                j += 2
-                continue
-            if c == quote:
-                if j + 1 < n and text[j + 1] == quote:
-                    j += 2
-                    continue
-                return j + 1
-            j += 1
-        is_string = quote == "'" or (quote == '"' and self.dialect == "mysql")
-        kind = "string literal" if is_string else "quoted identifier"
-        raise SplitError(f"unterminated {kind} starting here", self.line_of(i))
+        end = skip_quoted(self.text, i, quote, backslash)
+        if end < 0:
+            is_string = quote == "'" or (quote == '"' and self.dialect == "mysql")
+            kind = "string literal" if is_string else "quoted identifier"
+            raise SplitError(f"unterminated {kind} starting here", self.line_of(i))
+        return end
 
     def _skip_block_comment(self, i: int) -> int:
-        text, n = self.text, self.n
-        nested = self.dialect == "postgresql"
-        depth = 0
-        j = i
-        while j < n:
-            if text.startswith("/*", j):
-                depth = depth + 1 if nested or depth == 0 else depth
-                j += 2
-                continue
-            if text.startswith("*/", j):
-                depth -= 1
-                j += 2
-                if depth == 0:
-                    return j
-                continue
-            j += 1
-        raise SplitError("unterminated /* comment starting here", self.line_of(i))
+        end = skip_block_comment(self.text, i, nested=self.dialect == "postgresql")
+        if end < 0:
+            raise SplitError("unterminated /* comment starting here", self.line_of(i))
+        return end
 
     def _skip_line(self, i: int) -> int:
         end = self.text.find("\n", i)
