@@ -28,7 +28,7 @@ import random
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -372,6 +372,33 @@ class Pool:
         self._acquired_total += 1
         return holder
 
+    async def _acquire_and_prepare(self, role: Role, prepare: Callable[[DriverConnection], Awaitable[None]],
+                                   what: str) -> Holder:
+        """Acquire, then run the session's first round trip (BEGIN, an autocommit switch).
+
+        Nothing has happened on the connection yet, so one the server dropped while
+        idle is replaced without bothering the caller."""
+        for attempt in range(_BEGIN_ATTEMPTS):
+            holder = await self._acquire(role)
+            try:
+                async with self.statement_timer():
+                    await prepare(holder.conn)
+            except BaseException as exc:
+                self._discard(holder)
+                if isinstance(exc, TimeoutError):  # a stalled network, not a stale connection
+                    raise QueryTimeout(
+                        f"{what} did not complete within command_timeout={self.options.command_timeout}s; "
+                        "its connection is discarded") from exc
+                self._suspect_older(holder)
+                error = self.dialect.translate(exc) if isinstance(exc, Exception) else None
+                if isinstance(error, ConnectionLost) and attempt + 1 < _BEGIN_ATTEMPTS:
+                    continue
+                if error is None:
+                    raise
+                raise error from exc
+            return holder
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
     async def _usable(self, holder: Holder, deadline: float) -> bool:
         """Check a connection about to be handed out; discard it if it is not fit.
 
@@ -641,28 +668,15 @@ class TransactionBlock:
         pool = self._pool
         dialect = pool.dialect
         role = dialect.route(self._readonly)
-        begin = dialect.begin_statements(self._readonly, self._isolation, role)
-        for attempt in range(_BEGIN_ATTEMPTS):
-            holder = await pool._acquire(role)
-            try:
-                async with pool.statement_timer():
-                    await holder.conn.run(begin)
-            except BaseException as exc:
-                # Nothing has happened in this transaction yet, so a connection the
-                # server dropped while idle is replaced without bothering the caller.
-                pool._discard(holder)
-                if isinstance(exc, TimeoutError):  # a stalled network, not a stale connection
-                    raise QueryTimeout(
-                        f"BEGIN did not complete within command_timeout={pool.options.command_timeout}s; "
-                        "its connection is discarded") from exc
-                pool._suspect_older(holder)
-                error = dialect.translate(exc) if isinstance(exc, Exception) else None
-                if isinstance(error, ConnectionLost) and attempt + 1 < _BEGIN_ATTEMPTS:
-                    continue
-                if error is None:
-                    raise
-                raise error from exc
-            break
+        readonly = self._readonly
+        begin = dialect.begin_statements(readonly, self._isolation, role)
+        implicit = self._isolation is None  # a chosen isolation level needs its explicit BEGIN
+
+        async def start(conn: DriverConnection) -> None:
+            if not (implicit and await conn.begin_implicitly(readonly)):
+                await conn.run(begin)
+
+        holder = await pool._acquire_and_prepare(role, start, "BEGIN")
         self._holder = holder
         self._tx = Transaction(pool, holder, readonly=self._readonly, role=role)
         return self._tx
@@ -694,8 +708,9 @@ class ConnectionBlock:
     async def __aenter__(self) -> Connection:
         pool = self._pool
         role: Role = "writer" if "writer" in pool._slots else "any"
-        self._holder = await pool._acquire(role)
-        self._conn = Connection(pool, self._holder)
+        holder = await pool._acquire_and_prepare(role, _use_autocommit, "switching to autocommit")
+        self._holder = holder
+        self._conn = Connection(pool, holder)
         return self._conn
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
@@ -711,3 +726,7 @@ class ConnectionBlock:
             raise
         finally:
             self._pool._release(holder)
+
+
+async def _use_autocommit(conn: DriverConnection) -> None:
+    await conn.use_autocommit()

@@ -98,6 +98,19 @@ class DriverConnection(ABC):
     def in_transaction(self) -> bool:
         """Known locally, without a round trip: is a transaction still open?"""
 
+    async def begin_implicitly(self, readonly: bool) -> bool:
+        """Set the session up so that its next statement opens the transaction by itself.
+
+        True means no BEGIN needs to be sent: a round trip saved on every transaction
+        the pool owns from start to end. Only MySQL can (autocommit off: its sessions
+        are always in a transaction); elsewhere BEGIN is sent as usual.
+        """
+        return False
+
+    async def use_autocommit(self) -> None:  # noqa: B027 - optional hook, a no-op where autocommit is not a mode
+        """Undo `begin_implicitly` before the connection serves as a `Connection`,
+        whose statements must each commit on their own."""
+
     def interrupt(self) -> None:  # noqa: B027 - optional hook, a no-op for socket drivers
         """Stop the running statement (SQLite: its worker thread keeps running otherwise)."""
 

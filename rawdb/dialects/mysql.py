@@ -2,7 +2,9 @@
 
 Connections use the FOUND_ROWS flag (an UPDATE that changes nothing still reports
 the row it matched), utf8mb4, UTC, strict SQL mode and READ COMMITTED, so that the
-same statement behaves as on the other dialects. aiomysql closes a connection that
+same statement behaves as on the other dialects. A transaction the pool owns
+starts without a round trip (autocommit off, see `begin_implicitly`); a connection
+lent as a `Connection` is switched back to autocommit first. aiomysql closes a connection that
 was cancelled mid-statement (its protocol would be out of step); rawdb then
 replaces it. There is no cheap session reset, so a connection that ran a stateful
 statement is replaced rather than reset.
@@ -55,10 +57,31 @@ _CONVERSIONS = {**conversions, FIELD_TYPE.DATETIME: _parse_datetime, FIELD_TYPE.
 
 
 class MySQLConnection(DriverConnection):
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_read_only", "_read_only_variable")
 
-    def __init__(self, conn: aiomysql.Connection) -> None:
+    def __init__(self, conn: aiomysql.Connection, read_only_variable: str) -> None:
         self._conn = conn
+        # The session's default access mode; only rawdb changes it (a user's SET marks
+        # the connection stateful, and stateful MySQL connections are replaced).
+        self._read_only = False
+        self._read_only_variable = read_only_variable
+
+    async def begin_implicitly(self, readonly: bool) -> bool:
+        # With autocommit off a MySQL session is always in a transaction: the next
+        # statement opens one, COMMIT/ROLLBACK end it. So a transaction the pool owns
+        # needs no START TRANSACTION, only the right session mode, which is usually
+        # set already (the server reports autocommit in every reply, so it is not guessed).
+        conn = self._conn
+        if conn.get_autocommit() or self._read_only != readonly:
+            await conn.query(f"SET autocommit = 0, {self._read_only_variable} = {int(readonly)}")
+            self._read_only = readonly
+        return True
+
+    async def use_autocommit(self) -> None:
+        conn = self._conn
+        if not conn.get_autocommit() or self._read_only:
+            await conn.query(f"SET autocommit = 1, {self._read_only_variable} = 0")
+            self._read_only = False
 
     def _cursor(self) -> aiomysql.Cursor:
         return aiomysql.Cursor(self._conn)
@@ -176,18 +199,22 @@ class MySQLDialect(Dialect):
             conv=_CONVERSIONS,
             **extra,
         )
+        mariadb = "mariadb" in conn.get_server_info().lower()
         try:
             await conn.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            if o.command_timeout is not None and "mariadb" in conn.get_server_info().lower():
+            if o.command_timeout is not None and mariadb:
                 await conn.query(f"SET SESSION max_statement_time = {o.command_timeout:.3f}")
         except BaseException:
             conn.close()
             raise
-        return MySQLConnection(conn)
+        # MariaDB names the session access mode tx_read_only (transaction_read_only
+        # only from 11.1); MySQL 8 knows only transaction_read_only.
+        return MySQLConnection(conn, "tx_read_only" if mariadb else "transaction_read_only")
 
     def begin_statements(self, readonly: bool, isolation: str | None, role: Role) -> tuple[str, ...]:
         level = self.check_isolation(isolation)
-        begin = "START TRANSACTION READ ONLY" if readonly else "START TRANSACTION"
+        # READ WRITE spelled out: the session's default may be read-only (begin_implicitly).
+        begin = "START TRANSACTION READ ONLY" if readonly else "START TRANSACTION READ WRITE"
         if level is None:
             return (begin,)
         return (f"SET TRANSACTION ISOLATION LEVEL {level.upper()}", begin)

@@ -1,0 +1,126 @@
+"""One connection, many kinds of use: read-only and read-write transactions, chosen
+isolation levels and autocommit `Connection`s take turns on the same pooled
+connection, and none inherits the previous one's mode.
+
+On MySQL this guards the saved round trip: a transaction the pool owns opens
+without START TRANSACTION (the session runs with autocommit off), so the
+session mode has to be right for each user of the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+import rawdb
+from tests.conftest import IsolatedDatabase
+
+
+@pytest.fixture
+async def one_conn_pool(isolated: IsolatedDatabase) -> AsyncIterator[rawdb.Pool]:
+    """max_size=1 on the servers, so every block below reuses the same connection."""
+    pool = await isolated.pool(max_size=1, acquire_timeout=10)
+    try:
+        async with pool.connection() as conn:
+            await conn.execute_verbatim("CREATE TABLE modes (id INTEGER PRIMARY KEY, note VARCHAR(20))")
+        yield pool
+    finally:
+        await asyncio.wait_for(pool.close(timeout=5), 30)
+
+
+async def _count(pool: rawdb.Pool) -> int:
+    async with pool.transaction(readonly=True) as tx:
+        return int(await tx.fetch_val("SELECT count(*) FROM modes"))
+
+
+async def test_read_only_and_read_write_alternate(one_conn_pool: rawdb.Pool) -> None:
+    pool = one_conn_pool
+    for i in range(3):
+        async with pool.transaction(readonly=True) as tx:
+            with pytest.raises(rawdb.ReadOnlyViolation):
+                await tx.execute("INSERT INTO modes (id, note) VALUES (:id, 'ro')", {"id": 100 + i})
+        async with pool.transaction() as tx:
+            await tx.execute("INSERT INTO modes (id, note) VALUES (:id, 'rw')", {"id": i})
+    assert await _count(pool) == 3
+
+
+async def test_isolation_level_after_read_only(one_conn_pool: rawdb.Pool) -> None:
+    pool = one_conn_pool
+    async with pool.transaction(readonly=True) as tx:
+        await tx.fetch_val("SELECT count(*) FROM modes")
+    async with pool.transaction(isolation="serializable") as tx:
+        await tx.execute("INSERT INTO modes (id, note) VALUES (1, 'serial')")
+    async with pool.transaction(readonly=True, isolation="serializable") as tx:
+        with pytest.raises(rawdb.ReadOnlyViolation):
+            await tx.execute("INSERT INTO modes (id, note) VALUES (2, 'ro')")
+    async with pool.transaction() as tx:
+        await tx.execute("INSERT INTO modes (id, note) VALUES (3, 'rw')")
+    assert await _count(pool) == 2
+
+
+async def test_connection_after_transactions_autocommits(isolated: IsolatedDatabase,
+                                                         one_conn_pool: rawdb.Pool) -> None:
+    """Each statement of a `Connection` is visible to others at once, even when the
+    connection last served a (read-only) transaction, and again after the
+    Connection ran a transaction block of its own."""
+    pool = one_conn_pool
+    observer = await isolated.pool(max_size=1, acquire_timeout=10)
+    try:
+        async with pool.transaction() as tx:
+            await tx.execute("INSERT INTO modes (id, note) VALUES (1, 'tx')")
+        async with pool.transaction(readonly=True) as tx:
+            await tx.fetch_val("SELECT count(*) FROM modes")
+        async with pool.connection() as conn:
+            await conn.execute("INSERT INTO modes (id, note) VALUES (2, 'auto')")
+            assert await _count(observer) == 2
+            async with conn.transaction(readonly=True) as tx:
+                await tx.fetch_val("SELECT count(*) FROM modes")
+            async with conn.transaction() as tx:
+                await tx.execute("INSERT INTO modes (id, note) VALUES (3, 'conn tx')")
+            await conn.execute("INSERT INTO modes (id, note) VALUES (4, 'auto again')")
+            assert await _count(observer) == 4
+        async with pool.transaction() as tx:
+            await tx.execute("INSERT INTO modes (id, note) VALUES (5, 'tx again')")
+            assert await _count(observer) == 4  # not before COMMIT
+        assert await _count(observer) == 5
+    finally:
+        await asyncio.wait_for(observer.close(timeout=5), 30)
+
+
+async def test_rolled_back_transaction_leaves_nothing(one_conn_pool: rawdb.Pool) -> None:
+    pool = one_conn_pool
+    with pytest.raises(RuntimeError):
+        async with pool.transaction() as tx:
+            await tx.execute("INSERT INTO modes (id, note) VALUES (1, 'undone')")
+            raise RuntimeError("the application gave up")
+    async with pool.connection() as conn:
+        assert await conn.fetch_val("SELECT count(*) FROM modes") == 0
+
+
+async def _statements_sent(tx: rawdb.Transaction) -> int:
+    """Statements this MySQL session has received so far (the query itself included)."""
+    row = await tx.fetch_one("SHOW SESSION STATUS LIKE 'Questions'")
+    return int(row[1])
+
+
+@pytest.mark.parametrize("dialect", ["mysql"])
+async def test_mysql_pooled_transaction_sends_no_begin(one_conn_pool: rawdb.Pool) -> None:
+    """Two transactions in the same mode back to back: between the two counts only
+    the first one's COMMIT and the second count itself reach the server, no
+    START TRANSACTION. Switching between read-only and read-write costs the one
+    statement START TRANSACTION would have cost."""
+    pool = one_conn_pool
+
+    async def count_in(readonly: bool) -> int:
+        async with pool.transaction(readonly=readonly) as tx:
+            return await _statements_sent(tx)
+
+    await count_in(False)
+    before = await count_in(False)
+    assert await count_in(False) - before == 2
+    before = await count_in(True)
+    assert await count_in(True) - before == 2
+    before = await count_in(True)
+    assert await count_in(False) - before == 3  # COMMIT, the mode switch, the count
