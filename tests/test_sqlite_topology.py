@@ -111,6 +111,33 @@ async def test_readonly_runs_on_a_reader_beside_the_writer(isolated: Isolated, d
         assert await counter_value(pool) == 99
 
 
+async def test_reader_transactions_end_before_the_next_use(isolated: Isolated, dialect: str) -> None:
+    """A reader's COMMIT is queued, not awaited: still, every read-only transaction
+    starts a fresh snapshot (sees the write committed just before it), no reader
+    is left inside a transaction, and a TRUNCATE checkpoint (which must wait for
+    every reader's snapshot to be released) completes."""
+    require_sqlite(dialect)
+    async with await isolated.pool(max_size=2, acquire_timeout=5, busy_timeout=2) as pool:
+        await make_counter(pool)
+        readers: set[int] = set()
+        for expected in range(1, 51):
+            await increment(pool)
+            async with pool.transaction(readonly=True) as tx:
+                assert await tx.fetch_val("SELECT n FROM counter WHERE id = 1") == expected
+                readers.add(id(tx._conn))
+            if expected % 10 == 0:
+                async with pool.connection() as conn:
+                    busy, _, _ = await conn.fetch_one("PRAGMA wal_checkpoint(TRUNCATE)")
+                assert busy == 0
+        # An error inside the read transaction ends it the same way.
+        with pytest.raises(rawdb.QueryError):
+            async with pool.transaction(readonly=True) as tx:
+                readers.add(id(tx._conn))
+                await tx.fetch_val("SELECT no_such_column FROM counter")
+        assert await counter_value(pool) == 50
+        assert len(readers) == 1  # one reader served them all: none was left dirty and replaced
+
+
 async def test_fifty_concurrent_read_then_write_transactions(isolated: Isolated, dialect: str) -> None:
     require_sqlite(dialect)
     async with await isolated.pool(max_size=5, acquire_timeout=30) as pool:

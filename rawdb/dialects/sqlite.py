@@ -4,7 +4,8 @@ Every aiosqlite call is a hop to the connection's thread and back, which dominat
 a short request. So each call here runs a small closure in that thread doing all of
 its work at once (execute + fetch + description), and transaction control is
 deferred: ``BEGIN IMMEDIATE`` travels with the first statement, a transaction that
-ran nothing commits without a hop. A request-shaped transaction costs two hops
+ran nothing commits without a hop, and a reader's COMMIT is queued without waiting
+for its answer. A request-shaped transaction costs two hops (a read-only one, one)
 where plain aiosqlite usage costs four.
 """
 
@@ -46,18 +47,22 @@ def _columns(cursor: sqlite3.Cursor) -> Columns:
 
 
 class SQLiteConnection(DriverConnection):
-    __slots__ = ("_closed", "_db", "_memory", "_pending", "_raw", "_stopping")
+    __slots__ = ("_closed", "_db", "_end_queued", "_memory", "_pending", "_raw", "_reader", "_stopping")
 
-    def __init__(self, db: aiosqlite.Connection, memory: bool) -> None:
+    def __init__(self, db: aiosqlite.Connection, memory: bool, reader: bool) -> None:
         self._db = db
         self._memory = memory
+        self._reader = reader  # query_only for good: its transactions never write
         self._raw: sqlite3.Connection = db._conn
         self._pending: tuple[str, ...] = ()
+        self._end_queued = False
         self._closed = False
         self._stopping: asyncio.Future[Any] | None = None
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         # aiosqlite's own queue-to-thread primitive: one hop runs the whole closure.
+        # Calls run in order, so a queued end of transaction has run before this one.
+        self._end_queued = False
         return await self._db._execute(fn, *args)  # type: ignore[no-untyped-call]
 
     def _take_pending(self) -> tuple[str, ...]:
@@ -93,6 +98,14 @@ class SQLiteConnection(DriverConnection):
         row = cursor.fetchone()
         cursor.close()
         return row, _columns(cursor)
+
+    def _t_end_read(self) -> None:
+        raw = self._raw
+        if raw.in_transaction:
+            try:
+                raw.execute("COMMIT")
+            except sqlite3.Error:
+                raw.execute("ROLLBACK")  # if this fails too, the next BEGIN reports it
 
     def _t_run(self, statements: Sequence[str]) -> None:
         for stmt in statements:
@@ -146,6 +159,13 @@ class SQLiteConnection(DriverConnection):
             # The transaction never ran a statement: nothing to commit or roll back.
             self._pending = ()
             return
+        if self._reader and first in ("COMMIT", "ROLLBACK") and self._db._running:
+            # A reader's transaction wrote nothing: ending it only releases its snapshot,
+            # and there is no outcome to wait for. Queue it without an answer (no hop
+            # back to the event loop); the worker runs it before this connection's next call.
+            self._end_queued = True
+            self._db._tx.put_nowait((None, self._t_end_read))
+            return
         await self._call(self._t_run, self._take_pending() + tuple(statements))
 
     async def ping(self) -> None:
@@ -198,7 +218,7 @@ class SQLiteConnection(DriverConnection):
 
     @property
     def in_transaction(self) -> bool:
-        return not self._closed and self._raw.in_transaction
+        return not self._closed and not self._end_queued and self._raw.in_transaction
 
     def interrupt(self) -> None:
         self._raw.interrupt()
@@ -293,7 +313,7 @@ class SQLiteDialect(Dialect):
         except BaseException:
             await db.close()
             raise
-        return SQLiteConnection(db, self.memory)
+        return SQLiteConnection(db, self.memory, reader=role == "reader")
 
     def adapt_datetime(self, value: dt.datetime) -> Any:
         return _sqlite_text(value)
