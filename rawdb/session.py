@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from rawdb.errors import ConnectionLost, InterfaceError, QueryError, QueryTimeout, RawDBError
 from rawdb.mapping import row_class, row_mapper
-from rawdb.sql import PASSTHROUGH, compile_sql
+from rawdb.sql import compile_sql
 
 if TYPE_CHECKING:
     from rawdb.dialects.base import Dialect, DriverConnection, Role
@@ -278,15 +278,10 @@ class Session:
                 raise QueryError(f"copy_records: {name!r} is not a plain identifier")
         holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
-            adapt = self._dialect.adapt
-            width = len(columns)
-            prepared = []
-            for record in records:
-                if len(record) != width:
-                    raise QueryError(f"copy_records: a record has {len(record)} values for {width} columns")
-                prepared.append([v if type(v) in PASSTHROUGH else adapt(v) for v in record])
-            if not prepared:
+            rows = records if isinstance(records, (list, tuple)) else list(records)
+            if not rows:
                 return 0
+            prepared = self._dialect.adapt_records(rows, len(columns))
             async with self._pool.statement_timer():
                 return await self._conn.copy_records(table, columns, prepared)
         except BaseException as exc:

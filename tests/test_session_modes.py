@@ -99,6 +99,21 @@ async def test_rolled_back_transaction_leaves_nothing(one_conn_pool: rawdb.Pool)
         assert await conn.fetch_val("SELECT count(*) FROM modes") == 0
 
 
+async def test_savepoint_as_first_statement(one_conn_pool: rawdb.Pool) -> None:
+    """A savepoint opened before anything else ran (on MySQL: before the implicit
+    transaction has touched a table) still rolls back alone."""
+    pool = one_conn_pool
+    for i in range(2):
+        async with pool.transaction() as tx:
+            with pytest.raises(KeyError):
+                async with tx.transaction() as savepoint:
+                    await savepoint.execute("INSERT INTO modes (id, note) VALUES (:id, 'undone')", {"id": 10 + i})
+                    raise KeyError("undo the savepoint")
+            await tx.execute("INSERT INTO modes (id, note) VALUES (:id, 'kept')", {"id": i})
+    async with pool.transaction(readonly=True) as tx:
+        assert [r[0] for r in await tx.fetch_all("SELECT id FROM modes ORDER BY id")] == [0, 1]
+
+
 async def _statements_sent(tx: rawdb.Transaction) -> int:
     """Statements this MySQL session has received so far (the query itself included)."""
     row = await tx.fetch_one("SHOW SESSION STATUS LIKE 'Questions'")

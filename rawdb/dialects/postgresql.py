@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import asyncpg.exceptions as pgx
 
-from rawdb.dialects.base import Columns, Dialect, DriverConnection, to_utc, with_names
+from rawdb.dialects.base import Columns, Dialect, DriverConnection, with_names
 from rawdb.errors import (
     CheckViolation,
     ConnectionLost,
@@ -163,9 +163,9 @@ class PostgresDialect(Dialect):
                                 pgx.InvalidCatalogNameError))
 
     def adapt_datetime(self, value: dt.datetime) -> Any:
-        # Aware UTC: asyncpg would read a naive value in the process's local zone.
-        # (Columns are timestamptz; naive input is taken to be UTC, as everywhere.)
-        return to_utc(value)
+        # asyncpg converts an aware value to UTC itself, but would read a naive one in
+        # the process's local zone; naive input is taken to be UTC, as everywhere.
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
     def translate(self, exc: BaseException) -> RawDBError | None:
         if isinstance(exc, (pgx.ConnectionDoesNotExistError, pgx.InterfaceError)) and (
