@@ -155,19 +155,33 @@ def field_converter(annotation: Any, profile: ValueProfile) -> Converter | None:
     return _json_converter(annotation)
 
 
-_mappers: dict[tuple[type, tuple[str, ...], str], RowMapper] = {}
+Check = tuple[str, int, Converter | None, Any]
+_shapes: dict[tuple[type, tuple[str, ...], str], tuple[RowMapper, list[Check]]] = {}
 
 
-def row_mapper(into: type[T], columns: Sequence[str], profile: ValueProfile) -> Callable[[Any], T]:
-    """A function turning one driver row into ``into`` (cached per shape and dialect)."""
+def map_rows(into: type[T], columns: Sequence[str], profile: ValueProfile, rows: Sequence[Any]) -> list[T]:
+    """Driver rows into ``into`` Structs, by a function generated once per shape and dialect.
+
+    The generated function has no error handling of its own (a frame per row saved);
+    when a row does not fit, the rows are gone through again to name the column."""
     key = (into, tuple(columns), profile.name)
-    mapper = _mappers.get(key)
-    if mapper is None:
-        mapper = _mappers[key] = _build_mapper(into, key[1], profile)
-    return mapper
+    shape = _shapes.get(key)
+    if shape is None:
+        shape = _shapes[key] = _build_mapper(into, key[1], profile)
+    fast, checks = shape
+    try:
+        return [fast(row) for row in rows]
+    except Exception as exc:
+        for row in rows:
+            try:
+                fast(row)
+            except Exception as row_exc:
+                _diagnose(into, row, checks, row_exc)
+        raise MappingError(f"rows do not fit {into.__name__}: {exc}") from exc
 
 
-def _build_mapper(into: type[Any], columns: tuple[str, ...], profile: ValueProfile) -> RowMapper:
+def _build_mapper(into: type[Any], columns: tuple[str, ...], profile: ValueProfile
+                  ) -> tuple[RowMapper, list[Check]]:
     if not (isinstance(into, type) and issubclass(into, msgspec.Struct)):
         raise MappingError(f"into= must be a msgspec.Struct type, got {into!r}")
     info = mi.type_info(into)
@@ -187,9 +201,9 @@ def _build_mapper(into: type[Any], columns: tuple[str, ...], profile: ValueProfi
 
     hints = msgspec.structs.fields(into)
     annotations = {f.name: f.type for f in hints}
-    env: dict[str, Any] = {"_T": into}
+    env: dict[str, Any] = {"_T": into, "_dt": _datetime, "_UTC": UTC}
     args: list[str] = []
-    checks: list[tuple[str, int, Converter | None, Any]] = []
+    checks: list[Check] = []
     all_positional = all(f.encode_name in position for f in fields)
     for f in fields:
         if f.encode_name not in position:
@@ -200,29 +214,20 @@ def _build_mapper(into: type[Any], columns: tuple[str, ...], profile: ValueProfi
         expr = f"row[{idx}]"
         if conv is not None:
             env[f"_c{idx}"] = conv
-            expr = f"_c{idx}({expr})"
+            if conv is profile.datetime_conv:
+                # Already what every converter returns (asyncpg's timestamptz): no call.
+                expr = f"(v{idx} if (v{idx} := {expr}) is None or (v{idx}.__class__ is _dt " \
+                       f"and v{idx}.tzinfo is _UTC) else _c{idx}(v{idx}))"
+            else:
+                expr = f"_c{idx}({expr})"
         args.append(expr if all_positional else f"{f.name}={expr}")
         checks.append((f.encode_name, idx, conv, annotation))
     source = f"def _map(row):\n    return _T({', '.join(args)})\n"
     exec(source, env)
-    fast: RowMapper = env["_map"]
-
-    def mapper(row: Any) -> Any:
-        try:
-            return fast(row)
-        except Exception as exc:
-            _diagnose(into, row, checks, exc)
-            raise  # pragma: no cover
-
-    # Most rows map without error: keep the try/except but skip the extra frame
-    # when the shape needs no conversion at all.
-    if not any(c[2] for c in checks):
-        return fast
-    return mapper
+    return env["_map"], checks
 
 
-def _diagnose(into: type, row: Any, checks: list[tuple[str, int, Converter | None, Any]],
-              exc: Exception) -> None:
+def _diagnose(into: type, row: Any, checks: list[Check], exc: Exception) -> None:
     for column, idx, conv, annotation in checks:
         if conv is None:
             continue

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from rawdb.errors import ConnectionLost, InterfaceError, QueryError, QueryTimeout, RawDBError
-from rawdb.mapping import row_class, row_mapper
+from rawdb.mapping import map_rows, row_class
 from rawdb.sql import compile_sql
 
 if TYPE_CHECKING:
@@ -152,8 +152,7 @@ class Session:
         if not rows:
             return []
         if into is not None:
-            mapper = row_mapper(into, columns, self._dialect.values)
-            return [mapper(row) for row in rows]
+            return map_rows(into, columns, self._dialect.values, rows)
         return self._plain_rows(rows, columns)
 
     @overload
@@ -175,7 +174,7 @@ class Session:
         if row is None:
             return None
         if into is not None:
-            return row_mapper(into, columns, self._dialect.values)(row)
+            return map_rows(into, columns, self._dialect.values, (row,))[0]
         return self._plain_rows([row], columns)[0]
 
     async def fetch_val(self, sql: str, params: Params = None) -> Any:
@@ -211,7 +210,6 @@ class Session:
         try:
             text, args = self._compile(sql, params)
             stream = self._conn.stream(text, args, _ITERATE_CHUNK)
-            mapper = None
             while True:
                 holder.busy = True
                 try:
@@ -221,10 +219,8 @@ class Session:
                     return
                 holder.busy = False
                 if into is not None:
-                    if mapper is None:
-                        mapper = row_mapper(into, columns, self._dialect.values)
-                    for row in rows:
-                        yield mapper(row)
+                    for obj in map_rows(into, columns, self._dialect.values, rows):
+                        yield obj
                 else:
                     for row in self._plain_rows(rows, columns):
                         yield row
