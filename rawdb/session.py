@@ -89,6 +89,8 @@ class Session:
             error = translated
         if isinstance(error, (ConnectionLost, QueryTimeout)):
             holder.broken = True
+            if isinstance(error, ConnectionLost):
+                self._pool._suspect_older(holder)  # a restarted server: ping the others before use
         error.__cause__ = exc
         return error
 

@@ -10,12 +10,15 @@ session mode has to be right for each user of the connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
 
 import rawdb
 from tests.conftest import IsolatedDatabase
+from tests.helpers import backend_id, eventually
 
 
 @pytest.fixture
@@ -139,3 +142,77 @@ async def test_mysql_pooled_transaction_sends_no_begin(one_conn_pool: rawdb.Pool
     assert await count_in(True) - before == 2
     before = await count_in(True)
     assert await count_in(False) - before == 3  # COMMIT, the mode switch, the count
+
+
+@pytest.mark.parametrize("dialect", ["mysql"])
+async def test_mysql_read_counts_as_an_open_transaction(one_conn_pool: rawdb.Pool) -> None:
+    """With autocommit off the server flags a transaction only once a row is written,
+    yet a read already holds locks: rawdb must still know the transaction is open."""
+    async with one_conn_pool.transaction(readonly=True) as tx:
+        await tx.fetch_val("SELECT count(*) FROM modes")
+        assert tx._conn.in_transaction
+    async with one_conn_pool.transaction() as tx:
+        assert not tx._conn.in_transaction
+        await tx.fetch_val("SELECT count(*) FROM modes")
+        assert tx._conn.in_transaction
+    async with one_conn_pool.connection() as conn:
+        await conn.fetch_val("SELECT count(*) FROM modes")
+        assert not conn._conn.in_transaction  # autocommit: each statement ended its own
+
+
+class _ClosingProxy:
+    """Forwards to MariaDB; ``close_idle()`` answers each client the way MySQL 8 ends an
+    idle session (an error packet, then the socket closed) without the client asking."""
+
+    def __init__(self) -> None:
+        self.clients: list[asyncio.StreamWriter] = []
+        self.upstreams: list[asyncio.StreamWriter] = []
+
+    async def handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", 3306)
+        self.clients.append(client_w)
+        self.upstreams.append(up_w)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            writer.close()
+
+        await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
+
+    def close_idle(self) -> None:
+        message = b"The client was disconnected by the server because of inactivity."
+        payload = b"\xff" + struct.pack("<H", 4031) + b"#HY000" + message
+        for up in self.upstreams:
+            up.close()
+        for client in self.clients:
+            client.write(struct.pack("<I", len(payload))[:3] + b"\x01" + payload)
+            client.close()
+
+
+@pytest.mark.parametrize("dialect", ["mysql"])
+async def test_mysql_session_closed_by_server_while_idle_is_replaced(isolated: IsolatedDatabase) -> None:
+    """No START TRANSACTION goes out to discover it, so the pool must see the closed
+    socket itself, even with the server's farewell packet still unread."""
+    proxy = _ClosingProxy()
+    server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = isolated.url.replace("127.0.0.1:3306", f"127.0.0.1:{port}")
+    assert url != isolated.url
+    pool = await rawdb.create_pool(url, min_size=1, max_size=1, health_check_after=None, acquire_timeout=10)
+    try:
+        async with pool.transaction() as tx:
+            first = await backend_id(tx)
+        (idle,) = pool._slots["any"].idle
+        proxy.close_idle()
+        # The farewell packet stays unread in the stream's buffer: the EOF behind it counts.
+        await eventually(lambda: idle.conn.is_closed, what="the pooled connection to notice the close")
+        async with pool.transaction() as tx:
+            assert await backend_id(tx) != first
+            assert await tx.fetch_val("SELECT 42") == 42
+        assert pool.stats().discarded_total == 1
+    finally:
+        await asyncio.wait_for(pool.close(timeout=5), 30)
+        server.close()

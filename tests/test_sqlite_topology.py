@@ -138,6 +138,23 @@ async def test_reader_transactions_end_before_the_next_use(isolated: Isolated, d
         assert len(readers) == 1  # one reader served them all: none was left dirty and replaced
 
 
+async def test_reader_commit_that_can_fail_is_awaited(isolated: Isolated, dialect: str) -> None:
+    """A user who turns query_only off inside a read-only transaction and writes gets
+    the COMMIT's outcome: here a deferred foreign-key violation, not silence."""
+    require_sqlite(dialect)
+    async with await isolated.pool(max_size=2, acquire_timeout=5) as pool:
+        async with pool.connection() as conn:
+            await conn.execute_verbatim("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+            await conn.execute_verbatim("CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER "
+                                        "REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
+        with pytest.raises(rawdb.ForeignKeyViolation):
+            async with pool.transaction(readonly=True) as tx:
+                await tx.execute("PRAGMA query_only = OFF")
+                await tx.execute("INSERT INTO child (id, parent_id) VALUES (1, 999)")
+        async with pool.transaction(readonly=True) as tx:
+            assert await tx.fetch_val("SELECT count(*) FROM child") == 0
+
+
 async def test_fifty_concurrent_read_then_write_transactions(isolated: Isolated, dialect: str) -> None:
     require_sqlite(dialect)
     async with await isolated.pool(max_size=5, acquire_timeout=30) as pool:

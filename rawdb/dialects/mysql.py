@@ -57,7 +57,7 @@ _CONVERSIONS = {**conversions, FIELD_TYPE.DATETIME: _parse_datetime, FIELD_TYPE.
 
 
 class MySQLConnection(DriverConnection):
-    __slots__ = ("_conn", "_read_only", "_read_only_variable")
+    __slots__ = ("_conn", "_read_only", "_read_only_variable", "_since_end")
 
     def __init__(self, conn: aiomysql.Connection, read_only_variable: str) -> None:
         self._conn = conn
@@ -65,6 +65,10 @@ class MySQLConnection(DriverConnection):
         # the connection stateful, and stateful MySQL connections are replaced).
         self._read_only = False
         self._read_only_variable = read_only_variable
+        # A statement ran since the last COMMIT/ROLLBACK. With autocommit off the
+        # server's in-transaction flag stays clear until a row is written, though a
+        # read already holds (metadata) locks: this is what in_transaction trusts then.
+        self._since_end = False
 
     async def begin_implicitly(self, readonly: bool) -> bool:
         # With autocommit off a MySQL session is always in a transaction: the next
@@ -80,10 +84,12 @@ class MySQLConnection(DriverConnection):
     async def use_autocommit(self) -> None:
         conn = self._conn
         if not conn.get_autocommit() or self._read_only:
-            await conn.query(f"SET autocommit = 1, {self._read_only_variable} = 0")
+            await conn.query(f"SET autocommit = 1, {self._read_only_variable} = 0")  # commits nothing: none open
             self._read_only = False
+            self._since_end = False
 
     def _cursor(self) -> aiomysql.Cursor:
+        self._since_end = True
         return aiomysql.Cursor(self._conn)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
@@ -114,6 +120,7 @@ class MySQLConnection(DriverConnection):
 
     async def stream(self, sql: str, args: Sequence[Any], chunk: int
                      ) -> AsyncGenerator[tuple[list[Any], Columns], None]:
+        self._since_end = True
         cur = aiomysql.SSCursor(self._conn)
         try:
             await cur.execute(sql, args)
@@ -129,12 +136,16 @@ class MySQLConnection(DriverConnection):
                 await cur.close()
 
     async def execute_verbatim(self, sql: str) -> int:
+        self._since_end = True
         count: int = await self._conn.query(sql)
         return count
 
     async def run(self, statements: Sequence[str]) -> None:
         for stmt in statements:
+            self._since_end = True
             await self._conn.query(stmt)
+        if statements[-1] in ("COMMIT", "ROLLBACK"):
+            self._since_end = False
 
     async def ping(self) -> None:
         await self._conn.ping(reconnect=False)
@@ -159,20 +170,35 @@ class MySQLConnection(DriverConnection):
     def is_closed(self) -> bool:
         # aiomysql only notices a socket the server closed (wait_timeout, KILL) when it
         # next reads; the stream already knows, so ask it and spare the caller an error.
+        # (``_eof``, not at_eof(): MySQL 8 sends an error packet before closing an idle
+        # session, and at_eof() is False while those bytes sit unread.)
         conn = self._conn
         if conn.closed:
             return True
         reader = getattr(conn, "_reader", None)
         writer = getattr(conn, "_writer", None)
         return bool(
-            (reader is not None and (reader.at_eof() or reader.exception() is not None))
+            (reader is not None and (getattr(reader, "_eof", False) or reader.exception() is not None))
             or (writer is not None and writer.transport.is_closing())
         )
 
     @property
     def in_transaction(self) -> bool:
-        status: bool = self._conn.get_transaction_status()
-        return status
+        conn = self._conn
+        return bool(conn.get_transaction_status() or (self._since_end and not conn.get_autocommit()))
+
+
+async def _read_only_variable(conn: aiomysql.Connection) -> str:
+    """The session access-mode variable: MySQL 8 and MariaDB 11.1+ call it
+    transaction_read_only, older MariaDB only tx_read_only. Asked, not guessed from
+    the version string (proxies and forks report their own)."""
+    try:
+        await conn.query("SELECT @@session.transaction_read_only")
+    except pymysql.Error as exc:
+        if not (exc.args and exc.args[0] == 1193):  # unknown system variable
+            raise
+        return "tx_read_only"
+    return "transaction_read_only"
 
 
 class MySQLDialect(Dialect):
@@ -204,12 +230,11 @@ class MySQLDialect(Dialect):
             await conn.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
             if o.command_timeout is not None and mariadb:
                 await conn.query(f"SET SESSION max_statement_time = {o.command_timeout:.3f}")
+            read_only_variable = await _read_only_variable(conn)
         except BaseException:
             conn.close()
             raise
-        # MariaDB names the session access mode tx_read_only (transaction_read_only
-        # only from 11.1); MySQL 8 knows only transaction_read_only.
-        return MySQLConnection(conn, "tx_read_only" if mariadb else "transaction_read_only")
+        return MySQLConnection(conn, read_only_variable)
 
     def begin_statements(self, readonly: bool, isolation: str | None, role: Role) -> tuple[str, ...]:
         level = self.check_isolation(isolation)

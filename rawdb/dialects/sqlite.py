@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import sqlite3
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
@@ -47,7 +48,8 @@ def _columns(cursor: sqlite3.Cursor) -> Columns:
 
 
 class SQLiteConnection(DriverConnection):
-    __slots__ = ("_closed", "_db", "_end_queued", "_memory", "_pending", "_raw", "_reader", "_stopping")
+    __slots__ = ("_changes_at_begin", "_closed", "_db", "_end_queued", "_memory", "_pending", "_raw", "_reader",
+                 "_stopping")
 
     def __init__(self, db: aiosqlite.Connection, memory: bool, reader: bool) -> None:
         self._db = db
@@ -56,6 +58,7 @@ class SQLiteConnection(DriverConnection):
         self._raw: sqlite3.Connection = db._conn
         self._pending: tuple[str, ...] = ()
         self._end_queued = False
+        self._changes_at_begin = 0
         self._closed = False
         self._stopping: asyncio.Future[Any] | None = None
 
@@ -99,11 +102,11 @@ class SQLiteConnection(DriverConnection):
         cursor.close()
         return row, _columns(cursor)
 
-    def _t_end_read(self) -> None:
+    def _t_end_read(self, statement: str) -> None:
         raw = self._raw
         if raw.in_transaction:
             try:
-                raw.execute("COMMIT")
+                raw.execute(statement)
             except sqlite3.Error:
                 raw.execute("ROLLBACK")  # if this fails too, the next BEGIN reports it
 
@@ -154,17 +157,20 @@ class SQLiteConnection(DriverConnection):
         if first.startswith(("BEGIN", "PRAGMA query_only = ON")):
             # Deferred: travels with the first statement of the transaction.
             self._pending = self._pending + tuple(statements)
+            self._changes_at_begin = self._raw.total_changes
             return
         if self._pending and first in ("COMMIT", "ROLLBACK"):
             # The transaction never ran a statement: nothing to commit or roll back.
             self._pending = ()
             return
-        if self._reader and first in ("COMMIT", "ROLLBACK") and self._db._running:
-            # A reader's transaction wrote nothing: ending it only releases its snapshot,
-            # and there is no outcome to wait for. Queue it without an answer (no hop
-            # back to the event loop); the worker runs it before this connection's next call.
+        if (self._reader and first in ("COMMIT", "ROLLBACK") and self._db._running
+                and self._raw.total_changes == self._changes_at_begin):
+            # A reader's transaction that changed no row (query_only, unless the user
+            # turned it off): ending it only releases its snapshot, and there is no
+            # outcome to wait for. Queue it without an answer (no hop back to the event
+            # loop); the worker runs it before this connection's next call.
             self._end_queued = True
-            self._db._tx.put_nowait((None, self._t_end_read))
+            self._db._tx.put_nowait((None, functools.partial(self._t_end_read, first)))
             return
         await self._call(self._t_run, self._take_pending() + tuple(statements))
 
