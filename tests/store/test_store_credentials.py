@@ -17,10 +17,12 @@ creds = store.credentials
 async def test_store_get_delete_list(store_pool: rawdb.Pool, cipher: FernetCipher) -> None:
     async with store_pool.transaction() as tx:
         assert await creds.get_credential(tx, "k", cipher=cipher) is None
-        assert await creds.store_credential(tx, "k", "v1 🔑", "desc", cipher=cipher) is True
-        assert await creds.get_credential(tx, "k", cipher=cipher) == "v1 🔑"
+        secret = "v1-secret-a9Zq3xK 🔑"
+        assert await creds.store_credential(tx, "k", secret, "desc", cipher=cipher) is True
+        assert await creds.get_credential(tx, "k", cipher=cipher) == secret
         stored = await tx.fetch_val("SELECT encrypted_value FROM credentials")
-        assert "v1" not in stored
+        # Long enough that random base64 cannot contain it by chance ("v1" alone did, 1 run in ~40).
+        assert "v1-secret-a9Zq3xK" not in stored
         assert await creds.store_credential(tx, "b", "x", cipher=cipher)
         assert await creds.store_credential(tx, "a", "y", cipher=cipher)
     await set_column(store_pool, "credentials", "created_at", T0)
