@@ -708,7 +708,7 @@ class ConnectionBlock:
     async def __aenter__(self) -> Connection:
         pool = self._pool
         role: Role = "writer" if "writer" in pool._slots else "any"
-        holder = await pool._acquire_and_prepare(role, _use_autocommit, "switching to autocommit")
+        holder = await pool._acquire_and_prepare(role, lambda conn: conn.use_autocommit(), "switching to autocommit")
         self._holder = holder
         self._conn = Connection(pool, holder)
         return self._conn
@@ -726,7 +726,3 @@ class ConnectionBlock:
             raise
         finally:
             self._pool._release(holder)
-
-
-async def _use_autocommit(conn: DriverConnection) -> None:
-    await conn.use_autocommit()

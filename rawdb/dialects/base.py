@@ -243,6 +243,7 @@ class Dialect(ABC):
             if types <= _DATETIME_OR_NONE:
                 columns[i] = [None if v is None else adapt_datetime(v) for v in column]
             elif all(t is _NONE or t in _JSON_CONTAINERS or issubclass(t, msgspec.Struct) for t in types):
+                # json_text inlined: one call per value instead of three on a 10,000-row column
                 columns[i] = [None if v is None else _json_encode(v).decode() for v in column]
             else:
                 columns[i] = list(map(adapt, column))
