@@ -23,3 +23,9 @@ FROM credentials WHERE encrypted_value IS NOT NULL ORDER BY id
 
 -- name: set_secret
 UPDATE credentials SET encrypted_value = :secret WHERE id = :id
+
+-- name: set_secret_if_unchanged
+-- The secret is rewritten only if it still holds the value read: a concurrent change
+-- makes the count 0 instead of being overwritten.
+UPDATE credentials SET encrypted_value = :secret
+WHERE id = :id AND encrypted_value = :old_secret

@@ -63,3 +63,9 @@ FROM llm_profiles WHERE encrypted_api_key IS NOT NULL ORDER BY profile_id
 
 -- name: set_secret
 UPDATE llm_profiles SET encrypted_api_key = :secret WHERE profile_id = :id
+
+-- name: set_secret_if_unchanged
+-- The secret is rewritten only if it still holds the value read: a concurrent change
+-- makes the count 0 instead of being overwritten.
+UPDATE llm_profiles SET encrypted_api_key = :secret
+WHERE profile_id = :id AND encrypted_api_key = :old_secret
