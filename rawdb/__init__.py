@@ -38,6 +38,7 @@ from rawdb.errors import (
     RawDBError,
     ReadOnlyViolation,
     SerializationError,
+    TransactionAborted,
     UniqueViolation,
     ValidationError,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "SerializationError",
     "Session",
     "Transaction",
+    "TransactionAborted",
     "UniqueViolation",
     "ValidationError",
     "create_pool",

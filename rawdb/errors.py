@@ -81,7 +81,17 @@ class ReadOnlyViolation(QueryError):
 
 
 class QueryTimeout(QueryError):
-    """A statement ran longer than ``command_timeout``; its connection is discarded."""
+    """A statement ran longer than ``command_timeout``; it was interrupted and the
+    transaction it ran in cannot continue."""
+
+
+class TransactionAborted(QueryError):
+    """The transaction cannot commit: a statement in it failed (or it ended behind
+    rawdb's back), so its work was rolled back. ``__cause__`` is the first failure.
+
+    Raised by every statement after the failure and by the block's exit when the
+    error was caught inside it. To carry on after an expected error, run the risky
+    statement in a nested ``tx.transaction()`` (a savepoint)."""
 
 
 class LockTimeout(QueryError):

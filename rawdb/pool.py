@@ -24,11 +24,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import sys
 import time
+import warnings
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -65,31 +65,6 @@ class PoolStats(msgspec.Struct, frozen=True):
     leaks_detected_total: int
     connect_errors_total: int
     opening: int
-
-
-class Holder:
-    """Bookkeeping for one pooled connection."""
-
-    __slots__ = ("acquired_at", "broken", "busy", "conn", "created_at", "expires_at", "last_used",
-                 "leak_reported", "needs_reset", "site", "slot", "stream", "stream_abandoned", "suspect", "task")
-
-    def __init__(self, conn: DriverConnection, slot: Slot, lifetime: float | None) -> None:
-        now = time.monotonic()
-        self.conn = conn
-        self.slot = slot
-        self.created_at = now
-        self.expires_at = now + lifetime * (1 - 0.1 * random.random()) if lifetime else float("inf")
-        self.last_used = now
-        self.acquired_at = 0.0
-        self.site: tuple[str, int] | None = None
-        self.task: asyncio.Task[Any] | None = None
-        self.busy = False
-        self.broken = False
-        self.needs_reset = False
-        self.suspect = False
-        self.leak_reported = False
-        self.stream: AsyncGenerator[Any, None] | None = None  # an open iterate() on this connection
-        self.stream_abandoned = False
 
 
 def _acquire_site() -> tuple[str, int] | None:
@@ -149,8 +124,7 @@ class Slot:
         try:
             while not pool._closed:
                 try:
-                    conn = await asyncio.wait_for(pool.dialect.open(self.role),
-                                                  pool.options.connect_timeout + 1)
+                    conn = await pool.dialect.open(self.role)  # bounded by connect_timeout
                     break
                 except Exception as exc:
                     pool._connect_failed(exc)
@@ -201,6 +175,8 @@ class Pool:
         self._leaks_total = 0
         self._connect_errors_total = 0
         self._drained: asyncio.Event | None = None  # set by close() to learn when holders are gone
+        # A reset or recovery in the background must end, even over a dead network.
+        self._cleanup_timeout = max(options.connect_timeout, options.command_timeout or 0.0)
         timeout = options.command_timeout
         self._statement_timeout = None if timeout is None else timeout + (
             0.0 if not dialect.needs_health_check else min(1.0, 0.05 + timeout * 0.1))
@@ -227,6 +203,12 @@ class Pool:
 
     async def __aenter__(self) -> Pool:
         return self
+
+    def __del__(self) -> None:
+        # An unclosed pool leaks connections (and, on SQLite, worker threads until exit).
+        if not self._closed and any(slot.idle or slot.in_use for slot in self._slots.values()):
+            warnings.warn(f"unclosed {self!r}: call 'await pool.close()' or use 'async with'",
+                          ResourceWarning, stacklevel=2, source=self)
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -473,7 +455,10 @@ class Pool:
         if conn.is_closed:
             self._discard(holder)
             return
-        if holder.broken or conn.in_transaction:
+        if conn.in_transaction:
+            holder.mark(LeaseState.BROKEN)  # nothing may reach the next user inside a transaction
+        state = holder.state
+        if state is LeaseState.BROKEN:
             if conn.recoverable and not self._closed:
                 self._spawn(self._recover_then_return(holder))
             else:
@@ -482,7 +467,7 @@ class Pool:
         if self._closed or time.monotonic() >= holder.expires_at:
             self._discard(holder, graceful=True)
             return
-        if holder.needs_reset:
+        if state is LeaseState.DIRTY:
             self._spawn(self._reset_then_return(holder))
             return
         slot.in_use.discard(holder)
@@ -492,24 +477,29 @@ class Pool:
     async def _recover_then_return(self, holder: Holder) -> None:
         """Bring an interrupted connection back to a known state (SQLite), or replace it."""
         try:
-            ok = await asyncio.wait_for(holder.conn.recover(), self.options.acquire_timeout)
+            ok = await asyncio.wait_for(holder.conn.recover(), self._cleanup_timeout)
         except Exception:
             ok = False
         if not ok:
             self._discard(holder)
             return
-        holder.broken = False
+        # Recovery ends the transaction; session state it may have set stays.
+        holder.state = LeaseState.DIRTY
         await self._reset_then_return(holder)
 
     async def _reset_then_return(self, holder: Holder) -> None:
+        """Clear session state (or learn that the connection must be replaced).
+
+        Bounded: over a dead network the reset would otherwise keep the connection
+        counted as in use for ever."""
         try:
-            ok = await holder.conn.reset() if holder.needs_reset else True
+            ok = await asyncio.wait_for(holder.conn.reset(), self._cleanup_timeout)
         except Exception:
             ok = False
         if not ok:
             self._discard(holder, graceful=True)
             return
-        holder.needs_reset = False
+        holder.state = LeaseState.CLEAN
         holder.slot.in_use.discard(holder)
         if self._closed:
             self._close_in_background(holder.conn)
@@ -667,18 +657,12 @@ class TransactionBlock:
             raise InterfaceError("a transaction block cannot be entered twice")
         pool = self._pool
         dialect = pool.dialect
-        role = dialect.route(self._readonly)
         readonly = self._readonly
-        begin = dialect.begin_statements(readonly, self._isolation, role)
-        implicit = self._isolation is None  # a chosen isolation level needs its explicit BEGIN
-
-        async def start(conn: DriverConnection) -> None:
-            if not (implicit and await conn.begin_implicitly(readonly)):
-                await conn.run(begin)
-
-        holder = await pool._acquire_and_prepare(role, start, "BEGIN")
+        isolation = dialect.check_isolation(self._isolation)  # before taking a connection
+        holder = await pool._acquire_and_prepare(
+            dialect.route(readonly), lambda conn: conn.begin(readonly, isolation, owns_session=True), "BEGIN")
         self._holder = holder
-        self._tx = Transaction(pool, holder, readonly=self._readonly, role=role)
+        self._tx = Transaction(pool, holder, readonly=readonly)
         return self._tx
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
@@ -687,7 +671,7 @@ class TransactionBlock:
         holder = self._holder
         assert tx is not None and holder is not None
         try:
-            await finish_transaction(tx, commit=et is None)
+            await end_transaction(tx, clean_exit=et is None)
         finally:
             self._pool._release(holder)
 
@@ -715,14 +699,12 @@ class ConnectionBlock:
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        assert self._conn is not None and self._holder is not None
-        self._conn._open = False
+        conn = self._conn
         holder = self._holder
+        assert conn is not None and holder is not None
         try:
             if holder.stream is not None and not holder.broken:
                 await close_abandoned_stream(holder)
-        except BaseException:
-            holder.broken = True
-            raise
         finally:
+            conn._state = SessionState.ENDED
             self._pool._release(holder)

@@ -1,118 +1,198 @@
 """Transactions and connections: the objects user code runs SQL on.
 
-Both are thin state machines over one pooled connection. Every call checks that
-the object is still open and that no other task is using the connection at this
-moment (interleaved statements from two tasks would silently mix their work).
-Driver exceptions are translated to rawdb errors here, once; a statement
-interrupted by cancellation, a lost connection or a timeout marks the connection
-broken, so the pool closes it instead of handing it to the next user.
+Both are thin state machines over one pooled connection. Every statement goes
+through one guard (`Session._statement`): the session must be open, no other task
+may be using the connection at this moment (interleaved statements from two tasks
+would silently mix their work), and inside a transaction the statement may not end
+it behind the block's back. Driver exceptions are translated to rawdb errors here,
+once.
+
+The rule for errors inside a transaction is the same on every dialect: a statement
+that fails (in the database or the driver, including timeouts and cancellation)
+fails the transaction. PostgreSQL already refuses to go on after an error, while
+SQLite and MySQL keep some of the work or, after a deadlock or ``INSERT OR
+ROLLBACK``, have silently rolled it all back; one rule means a block can never
+report success for work that was not kept. Later statements raise
+`TransactionAborted`, and so does the block's exit if the error was caught
+inside it; the block rolls back. A nested ``tx.transaction()`` (a savepoint) is how
+code carries on after an error it expects: only the savepoint's work is undone.
+Errors rawdb raises before sending anything (a missing parameter, a refused
+statement) and mapping errors leave the transaction as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import re
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from rawdb.errors import ConnectionLost, InterfaceError, QueryError, QueryTimeout, RawDBError
+from rawdb.errors import ConnectionLost, InterfaceError, QueryError, QueryTimeout, RawDBError, TransactionAborted
+from rawdb.lease import LeaseState
 from rawdb.mapping import map_rows, row_class
 from rawdb.sql import compile_sql
 
 if TYPE_CHECKING:
-    from rawdb.dialects.base import Dialect, DriverConnection, Role
-    from rawdb.pool import Holder, Pool
+    from rawdb.dialects.base import Dialect, DriverConnection
+    from rawdb.lease import Holder
+    from rawdb.pool import Pool
 
 T = TypeVar("T")
+R = TypeVar("R")
 Params = Mapping[str, Any] | None
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _ITERATE_CHUNK = 500
 
 
+class _Bind(enum.Enum):
+    ONE = 1  # one parameter mapping
+    MANY = 2  # a sequence of them (executemany)
+    NOTHING = 3  # text sent as written
+
+
+class SessionState(enum.Enum):
+    OPEN = "open"
+    FAILED = "failed"  # a transaction whose statement failed: it can only roll back
+    ENDED = "ended"
+
+
 class Session:
     """What `Transaction` and `Connection` share: running SQL on one held connection."""
 
-    __slots__ = ("_conn", "_dialect", "_holder", "_open", "_pool")
+    __slots__ = ("_conn", "_dialect", "_failure", "_holder", "_pool", "_state")
 
     def __init__(self, pool: Pool, holder: Holder) -> None:
         self._pool = pool
         self._holder = holder
         self._conn: DriverConnection = holder.conn
         self._dialect: Dialect = pool.dialect
-        self._open = True
+        self._state = SessionState.OPEN
+        self._failure: BaseException | None = None
 
     @property
     def dialect(self) -> Dialect:
         return self._dialect
 
-    # -- guards ----------------------------------------------------------------------
+    def _governing(self) -> Transaction | None:
+        """The transaction whose rules this session's statements follow, if any."""
+        raise NotImplementedError
+
+    # -- the guard every statement passes ------------------------------------------------
     def _enter(self) -> Holder:
         holder = self._holder
-        if not self._open:
-            raise InterfaceError(f"this {type(self).__name__.lower()} has ended; open a new one from the pool")
+        what = type(self).__name__.lower()
+        if self._state is SessionState.ENDED:
+            raise InterfaceError(f"this {what} has ended; open a new one from the pool")
+        tx = self._governing()
+        if tx is not None and tx._state is SessionState.FAILED:
+            raise tx._aborted("this statement was not run")
         if holder.busy:
-            raise InterfaceError(
-                f"this {type(self).__name__.lower()} is being used by another task; "
-                "one transaction serves one task at a time"
-            )
+            raise InterfaceError(f"this {what} is being used by another task; "
+                                 "one transaction serves one task at a time")
         if holder.broken:
-            raise InterfaceError(
-                f"this {type(self).__name__.lower()} can no longer be used: an earlier statement "
-                "was interrupted or lost its connection"
-            )
+            raise InterfaceError(f"this {what} can no longer be used: an earlier statement was interrupted "
+                                 "or lost its connection")
         holder.busy = True
         return holder
 
-    def _fail(self, exc: BaseException) -> BaseException:
-        """The exception to raise for ``exc``; marks the connection broken when needed."""
-        holder = self._holder
-        if isinstance(exc, RawDBError):
-            return exc
-        if not isinstance(exc, Exception):  # cancelled mid-statement: state unknown
-            holder.broken = True
-            self._conn.interrupt()  # SQLite's thread would otherwise run the statement to its end
-            return exc
-        if isinstance(exc, TimeoutError):
-            holder.broken = True
-            self._conn.interrupt()
-            error: BaseException = QueryTimeout(
-                f"statement exceeded command_timeout={self._pool.options.command_timeout}s; "
-                "its connection is discarded"
-            )
-        else:
-            translated = self._dialect.translate(exc)
-            if translated is None:
-                return exc
-            error = translated
-        if isinstance(error, (ConnectionLost, QueryTimeout)):
-            holder.broken = True
-            if isinstance(error, ConnectionLost):
-                self._pool._suspect_older(holder)  # a restarted server: ping the others before use
-        error.__cause__ = exc
-        return error
-
-    def _compile(self, sql: str, params: Params) -> tuple[str, list[Any]]:
+    def _prepare(self, sql: str, params: Any, bind: _Bind) -> tuple[str, Any]:
+        """Compile and bind: rawdb's own checks, before anything is sent."""
         compiled = compile_sql(sql, self._dialect.paramstyle)
-        args = compiled.bind(params, self._dialect.adapt)
+        reason = getattr(compiled, "ends_transaction", None)  # TEMP until sql.py classifies
+        if reason is not None and self._governing() is not None:
+            raise InterfaceError(
+                f"refused inside a transaction: {reason}. The block commits or rolls back "
+                "itself; use tx.transaction() for a savepoint, or pool.connection() to "
+                "control transactions by hand")
+        if bind is _Bind.ONE:
+            args: Any = compiled.bind(params, self._dialect.adapt)
+        elif bind is _Bind.MANY:
+            adapt = self._dialect.adapt
+            args = [compiled.bind(one, adapt) for one in params]
+        else:
+            args = None  # sent as written; compiled only to be classified
         if compiled.stateful:
-            self._holder.needs_reset = True
-        return compiled.text, args
+            self._holder.mark(LeaseState.DIRTY)
+        return (sql if bind is _Bind.NOTHING else compiled.text), args
 
-    # -- queries -------------------------------------------------------------------------
-    async def execute(self, sql: str, params: Params = None) -> int:
-        """Run one statement; returns the rows it affected (matched, on MySQL)."""
+    async def _statement(self, call: Callable[[str, Any], Awaitable[R]], sql: str, params: Any,
+                         bind: _Bind = _Bind.ONE) -> R:
+        """The one path every statement takes (see the module docstring)."""
         holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
-            text, args = self._compile(sql, params)
+            text, args = self._prepare(sql, params, bind)
+            try:
+                async with self._pool.statement_timer():
+                    result = await call(text, args)
+            except BaseException as exc:
+                raise self._fail(exc)
+            self._check_still_in_transaction()
+            return result
+        finally:
+            holder.busy = False
+
+    async def _control(self, call: Callable[[], Awaitable[R]]) -> R:
+        """Savepoints and bulk copies: the same guards and failure rule, no SQL text."""
+        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
+        try:
             async with self._pool.statement_timer():
-                return await self._conn.execute(text, args)
+                return await call()
         except BaseException as exc:
             raise self._fail(exc)
         finally:
             holder.busy = False
+
+    def _fail(self, exc: BaseException) -> BaseException:
+        """The exception to raise for a failed driver call; records what it means."""
+        holder = self._holder
+        error: BaseException
+        if not isinstance(exc, Exception):  # cancelled mid-statement: state unknown
+            holder.mark(LeaseState.BROKEN)
+            self._conn.interrupt()  # SQLite's thread would otherwise run the statement to its end
+            error = exc
+        elif isinstance(exc, RawDBError):
+            error = exc
+        elif isinstance(exc, TimeoutError):
+            holder.mark(LeaseState.BROKEN)
+            self._conn.interrupt()
+            error = QueryTimeout(
+                f"statement exceeded command_timeout={self._pool.options.command_timeout}s and was interrupted")
+            error.__cause__ = exc
+        else:
+            translated = self._dialect.translate(exc)
+            if translated is None:
+                error = exc
+            else:
+                error = translated
+                error.__cause__ = exc
+        if isinstance(error, (ConnectionLost, QueryTimeout)):
+            holder.mark(LeaseState.BROKEN)
+            if isinstance(error, ConnectionLost):
+                self._pool._suspect_older(holder)  # a restarted server: ping the others before use
+        tx = self._governing()
+        if tx is not None and tx._state is SessionState.OPEN:
+            tx._state = SessionState.FAILED
+            tx._failure = error
+        return error
+
+    def _check_still_in_transaction(self) -> None:
+        tx = self._governing()
+        if tx is not None and not self._conn.in_transaction:
+            error = TransactionAborted(
+                "the transaction ended inside the block (the database rolled it back or a "
+                "statement ended it); the block's work is not kept")
+            tx._state = SessionState.FAILED
+            tx._failure = error
+            raise error
+
+    # -- queries -------------------------------------------------------------------------
+    async def execute(self, sql: str, params: Params = None) -> int:
+        """Run one statement; returns the rows it affected (matched, on MySQL)."""
+        return await self._statement(self._conn.execute, sql, params)
 
     async def executemany(self, sql: str, seq_of_params: Sequence[Mapping[str, Any]]) -> int:
         """Run one statement per parameter set; returns the rows affected in total.
@@ -121,19 +201,7 @@ class Session:
         so on PostgreSQL each set runs as its own prepared execution). For bulk
         inserts use `copy_records`, which takes each driver's fastest path.
         """
-        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
-        try:
-            compiled = compile_sql(sql, self._dialect.paramstyle)
-            adapt = self._dialect.adapt
-            args = [compiled.bind(params, adapt) for params in seq_of_params]
-            if compiled.stateful:
-                holder.needs_reset = True
-            async with self._pool.statement_timer():
-                return await self._conn.executemany(compiled.text, args)
-        except BaseException as exc:
-            raise self._fail(exc)
-        finally:
-            holder.busy = False
+        return await self._statement(self._conn.executemany, sql, seq_of_params, _Bind.MANY)
 
     @overload
     async def fetch_all(self, sql: str, params: Params = None, *, into: type[T]) -> list[T]: ...
@@ -142,15 +210,7 @@ class Session:
 
     async def fetch_all(self, sql: str, params: Params = None, *, into: type[Any] | None = None) -> list[Any]:
         """All rows: Structs with ``into``, else rows indexable by column name and position."""
-        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
-        try:
-            text, args = self._compile(sql, params)
-            async with self._pool.statement_timer():
-                rows, columns = await self._conn.fetch(text, args)
-        except BaseException as exc:
-            raise self._fail(exc)
-        finally:
-            holder.busy = False
+        rows, columns = await self._statement(self._conn.fetch, sql, params)
         if not rows:
             return []
         if into is not None:
@@ -164,15 +224,7 @@ class Session:
 
     async def fetch_one(self, sql: str, params: Params = None, *, into: type[Any] | None = None) -> Any:
         """The first row, or None when there is none."""
-        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
-        try:
-            text, args = self._compile(sql, params)
-            async with self._pool.statement_timer():
-                row, columns = await self._conn.fetchrow(text, args)
-        except BaseException as exc:
-            raise self._fail(exc)
-        finally:
-            holder.busy = False
+        row, columns = await self._statement(self._conn.fetchrow, sql, params)
         if row is None:
             return None
         if into is not None:
@@ -181,15 +233,7 @@ class Session:
 
     async def fetch_val(self, sql: str, params: Params = None) -> Any:
         """The first column of the first row, or None."""
-        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
-        try:
-            text, args = self._compile(sql, params)
-            async with self._pool.statement_timer():
-                row, _ = await self._conn.fetchrow(text, args)
-        except BaseException as exc:
-            raise self._fail(exc)
-        finally:
-            holder.busy = False
+        row, _ = await self._statement(self._conn.fetchrow, sql, params)
         return None if row is None else row[0]
 
     def iterate(self, sql: str, params: Params = None, *, into: type[Any] | None = None) -> RowStream:
@@ -206,11 +250,11 @@ class Session:
     async def _stream(self, sql: str, params: Params, into: type[Any] | None,
                       me: list[AsyncGenerator[Any, None]]) -> AsyncGenerator[Any, None]:
         holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
-        holder.stream = me[0]
-        holder.stream_abandoned = False
         stream: AsyncGenerator[tuple[list[Any], tuple[str, ...]], None] | None = None
         try:
-            text, args = self._compile(sql, params)
+            text, args = self._prepare(sql, params, _Bind.ONE)
+            holder.stream = me[0]
+            holder.stream_abandoned = False
             stream = self._conn.stream(text, args, _ITERATE_CHUNK)
             while True:
                 holder.busy = True
@@ -219,6 +263,8 @@ class Session:
                         rows, columns = await stream.__anext__()
                 except StopAsyncIteration:
                     return
+                except BaseException as exc:
+                    raise self._fail(exc)
                 holder.busy = False
                 if into is not None:
                     for obj in map_rows(into, columns, self._dialect.values, rows):
@@ -226,17 +272,14 @@ class Session:
                 else:
                     for row in self._plain_rows(rows, columns):
                         yield row
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            raise self._fail(exc)
         finally:
             try:
                 if stream is not None and not holder.broken:
                     await stream.aclose()
             finally:
                 holder.busy = False
-                holder.stream = None
+                if holder.stream is me[0]:
+                    holder.stream = None
 
     async def _enter_after_stream(self) -> Holder:
         """A stream is open on this connection: close it if its loop was left, else refuse."""
@@ -257,15 +300,11 @@ class Session:
         On PostgreSQL the text may hold several statements (simple-query protocol);
         SQLite and MySQL take one statement.
         """
-        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
-        holder.needs_reset = holder.needs_reset or compile_sql(sql, self._dialect.paramstyle).stateful
-        try:
-            async with self._pool.statement_timer():
-                return await self._conn.execute_verbatim(sql)
-        except BaseException as exc:
-            raise self._fail(exc)
-        finally:
-            holder.busy = False
+
+        return await self._statement(self._execute_verbatim, sql, None, _Bind.NOTHING)
+
+    async def _execute_verbatim(self, text: str, _: None) -> int:
+        return await self._conn.execute_verbatim(text)
 
     async def copy_records(self, table: str, columns: Sequence[str],
                            records: Sequence[Sequence[Any]]) -> int:
@@ -274,35 +313,20 @@ class Session:
         for name in (table, *columns):
             if not _IDENTIFIER.match(name):
                 raise QueryError(f"copy_records: {name!r} is not a plain identifier")
-        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
-        try:
-            rows = records if isinstance(records, (list, tuple)) else list(records)
-            if not rows:
-                return 0
-            prepared = self._dialect.adapt_records(rows, len(columns))
-            async with self._pool.statement_timer():
-                return await self._conn.copy_records(table, columns, prepared)
-        except BaseException as exc:
-            raise self._fail(exc)
-        finally:
-            holder.busy = False
+        rows = records if isinstance(records, (list, tuple)) else list(records)
+        prepared = self._dialect.adapt_records(rows, len(columns)) if rows else []
+        conn = self._conn
+
+        async def copy() -> int:
+            return await conn.copy_records(table, columns, prepared) if prepared else 0
+
+        return await self._control(copy)
 
     def _plain_rows(self, rows: list[Any], columns: tuple[str, ...]) -> list[Any]:
         if not rows or not isinstance(rows[0], tuple):
             return rows  # asyncpg Records already index by name and position
         cls = row_class(columns)
         return [cls(row) for row in rows]
-
-    async def _run_control(self, statements: tuple[str, ...]) -> None:
-        """BEGIN/COMMIT/SAVEPOINT traffic, with the same guards as a statement."""
-        holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
-        try:
-            async with self._pool.statement_timer():
-                await self._conn.run(statements)
-        except BaseException as exc:
-            raise self._fail(exc)
-        finally:
-            holder.busy = False
 
 
 class RowStream:
@@ -342,34 +366,49 @@ async def close_abandoned_stream(holder: Holder) -> None:
     stream = holder.stream
     if stream is not None:
         holder.stream_abandoned = False
-        await stream.aclose()
-        holder.stream = None
+        try:
+            await stream.aclose()
+        except BaseException:
+            holder.mark(LeaseState.BROKEN)
+            raise
+        finally:
+            holder.stream = None
 
 
 class Transaction(Session):
     """A database transaction; ``async with tx.transaction()`` nests a savepoint."""
 
-    __slots__ = ("_depth", "_readonly", "_role")
+    __slots__ = ("_readonly",)
 
-    def __init__(self, pool: Pool, holder: Holder, *, readonly: bool, role: Role, depth: int = 0) -> None:
+    def __init__(self, pool: Pool, holder: Holder, *, readonly: bool) -> None:
         super().__init__(pool, holder)
         self._readonly = readonly
-        self._role = role
-        self._depth = depth
 
     @property
     def readonly(self) -> bool:
         return self._readonly
 
+    def _governing(self) -> Transaction | None:
+        return self
+
     def transaction(self) -> SavepointBlock:
         """A nested block: rolled back alone if it raises, kept if the outer commits."""
-        if not self._open:
+        if self._state is SessionState.ENDED:
             raise InterfaceError("this transaction has ended; open a new one from the pool")
         return SavepointBlock(self)
 
+    def _aborted(self, what: str) -> TransactionAborted:
+        failure = self._failure
+        cause = f"{type(failure).__name__}: {failure}" if failure is not None else "an earlier failure"
+        error = TransactionAborted(
+            f"{what}: the transaction failed earlier ({cause}) and can only roll back. "
+            "To carry on after an expected error, run the statement in a nested "
+            "tx.transaction() (a savepoint)")
+        error.__cause__ = failure
+        return error
+
     def __repr__(self) -> str:
-        state = "open" if self._open else "ended"
-        return f"<rawdb.Transaction {state} {self._dialect.name} readonly={self._readonly}>"
+        return f"<rawdb.Transaction {self._state.value} {self._dialect.name} readonly={self._readonly}>"
 
 
 class SavepointBlock:
@@ -377,124 +416,171 @@ class SavepointBlock:
 
     def __init__(self, parent: Transaction) -> None:
         self._parent = parent
-        self._name = f"rawdb_sp_{parent._depth + 1}"
+        self._name = ""
         self._child: Transaction | None = None
 
     async def __aenter__(self) -> Transaction:
         parent = self._parent
-        await parent._run_control((parent._dialect.savepoint(self._name),))
-        self._child = Transaction(parent._pool, parent._holder, readonly=parent._readonly,
-                                  role=parent._role, depth=parent._depth + 1)
+        holder = parent._holder
+        holder.savepoints += 1
+        name = self._name = f"rawdb_sp_{holder.savepoints}"
+        conn = parent._conn
+        await parent._control(lambda: conn.savepoint(name))
+        self._child = Transaction(parent._pool, holder, readonly=parent._readonly)
         return self._child
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         child = self._child
         assert child is not None
-        child._open = False
+        failed = child._state is SessionState.FAILED
+        child._state = SessionState.ENDED
         parent = self._parent
-        if parent._holder.broken:
-            return
-        d = parent._dialect
-        if et is None:
-            await parent._run_control((d.release_savepoint(self._name),))
-        else:
-            # The original error matters more; if this fails the outer block cleans up.
+        conn = parent._conn
+        name = self._name
+        if not parent._holder.broken:
+            if et is None and not failed:
+                await parent._control(lambda: conn.release_savepoint(name))
+                return
+            # A failure in rolling back reaches the parent (it fails too, and its
+            # block rolls everything back); the original error matters more here.
             with contextlib.suppress(Exception):
-                await parent._run_control((d.rollback_savepoint(self._name), d.release_savepoint(self._name)))
+                await parent._control(lambda: conn.rollback_to_savepoint(name))
+        if et is None:
+            # Caught inside the block, or the connection broke under it: its work is
+            # gone, and leaving quietly would pass that off as success.
+            raise child._aborted("the savepoint was rolled back")
 
 
 class Connection(Session):
     """A pooled connection in autocommit mode: each statement commits on its own."""
 
-    __slots__ = ()
+    __slots__ = ("_active",)
+
+    def __init__(self, pool: Pool, holder: Holder) -> None:
+        super().__init__(pool, holder)
+        self._active: Transaction | None = None  # the open conn.transaction() block's
+
+    def _governing(self) -> Transaction | None:
+        # Statements sent through the connection while its transaction block is open
+        # run inside that transaction and follow its rules.
+        return self._active
 
     def transaction(self, *, readonly: bool = False, isolation: str | None = None) -> ConnectionTransactionBlock:
-        """A transaction on this connection (it stays held when the block ends)."""
-        if not self._open:
+        """A transaction on this connection (it stays held when the block ends).
+
+        Nested inside another ``conn.transaction()`` it is a savepoint of that one
+        (a second BEGIN would commit the outer transaction's work on MySQL and be
+        ignored on PostgreSQL, so that the inner COMMIT kept it all)."""
+        if self._state is SessionState.ENDED:
             raise InterfaceError("this connection has been released")
         return ConnectionTransactionBlock(self, readonly, isolation)
 
     def __repr__(self) -> str:
-        state = "open" if self._open else "released"
+        state = "open" if self._state is SessionState.OPEN else "released"
         return f"<rawdb.Connection {state} {self._dialect.name}>"
 
 
 class ConnectionTransactionBlock:
-    __slots__ = ("_conn", "_isolation", "_readonly", "_tx")
+    __slots__ = ("_conn", "_isolation", "_readonly", "_savepoint", "_tx")
 
     def __init__(self, conn: Connection, readonly: bool, isolation: str | None) -> None:
         self._conn = conn
         self._readonly = readonly
         self._isolation = isolation
         self._tx: Transaction | None = None
+        self._savepoint: SavepointBlock | None = None
 
     async def __aenter__(self) -> Transaction:
         conn = self._conn
-        role = conn._holder.slot.role
-        begin = conn._dialect.begin_statements(self._readonly, self._isolation, role)
-        await conn._run_control(begin)
-        self._tx = Transaction(conn._pool, conn._holder, readonly=self._readonly, role=role)
+        outer = conn._active
+        if outer is not None:
+            if self._isolation is not None or self._readonly != outer._readonly:
+                raise InterfaceError("a nested conn.transaction() is a savepoint of the open one: it cannot "
+                                     "change readonly or isolation")
+            self._savepoint = SavepointBlock(outer)
+            return await self._savepoint.__aenter__()
+        if conn._conn.in_transaction:
+            raise InterfaceError("a transaction is already open on this connection (begun by a statement); "
+                                 "end it before opening a transaction block")
+        isolation = conn._dialect.check_isolation(self._isolation)
+        readonly = self._readonly
+        driver = conn._conn
+        await conn._control(lambda: driver.begin(readonly, isolation))
+        self._tx = conn._active = Transaction(conn._pool, conn._holder, readonly=readonly)
         return self._tx
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        if self._savepoint is not None:
+            await self._savepoint.__aexit__(et, exc, tb)
+            return
         tx = self._tx
         assert tx is not None
-        await finish_transaction(tx, commit=et is None)
+        try:
+            await end_transaction(tx, clean_exit=et is None)
+        finally:
+            self._conn._active = None
 
 
-async def finish_transaction(tx: Transaction, *, commit: bool) -> None:
-    """COMMIT or ROLLBACK; a failure leaves the connection marked broken if its state is unknown."""
-    tx._open = False
+async def end_transaction(tx: Transaction, *, clean_exit: bool) -> None:
+    """COMMIT when the block finished cleanly and nothing in it failed, else ROLLBACK.
+
+    A failure caught inside the block still rolls back, and raises here: the
+    caller must not report success for work that was not kept. A COMMIT whose
+    outcome is unknown (timeout, lost connection) raises `ConnectionLost`."""
+    failed = tx._state is SessionState.FAILED
+    commit = clean_exit and not failed
+    tx._state = SessionState.ENDED
     holder = tx._holder
     if holder.stream is not None and not holder.broken:
-        # An iterate() left open in the block ends with it.
+        await close_abandoned_stream(holder)  # an iterate() left open in the block ends with it
+    conn = tx._conn
+    pool = tx._pool
+    if not holder.broken:
         try:
-            await close_abandoned_stream(holder)
-        except BaseException:
-            holder.broken = True
+            async with pool.statement_timer():
+                await (conn.commit() if commit else conn.rollback())
+        except asyncio.CancelledError:
+            holder.mark(LeaseState.BROKEN)  # cancelled during COMMIT/ROLLBACK: outcome unknown
             raise
-    if holder.broken:
-        if commit:
-            raise ConnectionLost("the transaction's connection broke earlier; nothing was committed")
-        return
-    dialect = tx._dialect
-    end = dialect.end_statements(commit, tx._readonly, tx._role)
+        except TimeoutError as exc:
+            holder.mark(LeaseState.BROKEN)
+            conn.interrupt()
+            if commit:
+                # Outcome unknown is what ConnectionLost means at COMMIT: a caller
+                # catching QueryError as "nothing happened, retry" must not catch this.
+                raise ConnectionLost(
+                    f"COMMIT did not complete within command_timeout={pool.options.command_timeout}s; "
+                    "the outcome of this transaction is unknown") from exc
+        except Exception as exc:
+            error = exc if isinstance(exc, RawDBError) else tx._dialect.translate(exc)
+            if error is None or isinstance(error, ConnectionLost):
+                holder.mark(LeaseState.BROKEN)
+                if commit:
+                    raise ConnectionLost(
+                        f"connection lost during COMMIT, the outcome of this transaction is unknown: "
+                        f"{error or exc}") from exc
+            elif commit:
+                # The database refused the COMMIT (deferred constraint, serialization)
+                # or had already rolled back: make sure nothing is left open, then say so.
+                await _rollback_quietly(tx)
+                raise error from (None if error is exc else exc)
+            else:
+                # ROLLBACK refused: fine if nothing is left open.
+                if conn.is_closed or conn.in_transaction:
+                    holder.mark(LeaseState.BROKEN)
+    elif clean_exit and not failed:
+        raise ConnectionLost("the transaction's connection broke earlier; nothing was committed")
+    if clean_exit and failed:
+        raise tx._aborted("the transaction was rolled back")
+
+
+async def _rollback_quietly(tx: Transaction) -> None:
+    conn = tx._conn
     try:
         async with tx._pool.statement_timer():
-            await tx._conn.run(end)
-    except asyncio.CancelledError:
-        holder.broken = True  # cancelled during COMMIT/ROLLBACK: outcome unknown
-        raise
-    except TimeoutError as exc:
-        holder.broken = True
-        tx._conn.interrupt()
-        if commit:
-            # Outcome unknown is what ConnectionLost means at COMMIT (README): a caller
-            # catching QueryError as "nothing happened, retry" must not catch this.
-            raise ConnectionLost(
-                f"COMMIT did not complete within command_timeout={tx._pool.options.command_timeout}s; "
-                "the outcome of this transaction is unknown") from exc
-    except Exception as exc:
-        error = dialect.translate(exc)
-        if error is None or isinstance(error, ConnectionLost):
-            holder.broken = True
-            if commit:
-                raise ConnectionLost(
-                    f"connection lost during COMMIT, the outcome of this transaction is unknown: "
-                    f"{error or exc}") from exc
-            return
-        if commit:
-            # The database refused the COMMIT (deferred constraint, serialization):
-            # make sure nothing is left open, then report it.
-            try:
-                await tx._conn.run(dialect.end_statements(False, tx._readonly, tx._role))
-            except Exception:
-                conn = tx._conn
-                holder.broken = conn.is_closed or conn.in_transaction
-            raise error from exc
-        # ROLLBACK refused (e.g. SQLite: a BEGIN IMMEDIATE that never got its lock left
-        # nothing to roll back): the connection is fine if nothing is left open.
-        conn = tx._conn
-        holder.broken = conn.is_closed or conn.in_transaction
+            await conn.rollback()
+    except Exception:
+        if conn.is_closed or conn.in_transaction:
+            tx._holder.mark(LeaseState.BROKEN)

@@ -78,8 +78,8 @@ async def test_unique_violation_column_is_the_column(
     schema: rawdb.Pool, statement: str, column: str, constraint: str | None
 ) -> None:
     pool = schema
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.UniqueViolation) as info:
+    with pytest.raises(rawdb.UniqueViolation) as info:
+        async with pool.transaction() as tx:
             await tx.execute(statement)
     exc = info.value
     assert_driver_cause(exc, pool.dialect.name)
@@ -91,12 +91,12 @@ async def test_unique_violation_column_is_the_column(
 
 async def test_foreign_key_violation(schema: rawdb.Pool) -> None:
     pool = schema
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.ForeignKeyViolation) as insert_info:
+    with pytest.raises(rawdb.ForeignKeyViolation) as insert_info:
+        async with pool.transaction() as tx:
             await tx.execute("INSERT INTO err_child (id, parent_id, qty) VALUES (2, 42, 1)")
     assert_driver_cause(insert_info.value, pool.dialect.name)
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.ForeignKeyViolation) as delete_info:
+    with pytest.raises(rawdb.ForeignKeyViolation) as delete_info:
+        async with pool.transaction() as tx:
             await tx.execute("DELETE FROM err_parent WHERE id = 1")
     assert_driver_cause(delete_info.value, pool.dialect.name)
     assert await parent_ids(pool) == [1]
@@ -110,8 +110,8 @@ async def test_foreign_key_violation(schema: rawdb.Pool) -> None:
 )
 async def test_not_null_violation(schema: rawdb.Pool, statement: str) -> None:
     pool = schema
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.NotNullViolation) as info:
+    with pytest.raises(rawdb.NotNullViolation) as info:
+        async with pool.transaction() as tx:
             await tx.execute(statement)
     assert_driver_cause(info.value, pool.dialect.name)
     assert info.value.column == "name"
@@ -119,12 +119,12 @@ async def test_not_null_violation(schema: rawdb.Pool, statement: str) -> None:
 
 async def test_check_violation(schema: rawdb.Pool) -> None:
     pool = schema
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.CheckViolation) as info:
+    with pytest.raises(rawdb.CheckViolation) as info:
+        async with pool.transaction() as tx:
             await tx.execute("INSERT INTO err_child (id, parent_id, qty) VALUES (2, 1, -1)")
     assert_driver_cause(info.value, pool.dialect.name)
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.CheckViolation):
+    with pytest.raises(rawdb.CheckViolation):
+        async with pool.transaction() as tx:
             await tx.execute("UPDATE err_child SET qty = :q WHERE id = 1", {"q": -5})
 
 
@@ -132,14 +132,14 @@ async def test_value_the_column_cannot_hold_is_data_error(schema: rawdb.Pool) ->
     pool = schema
     if pool.dialect.name == "sqlite":
         pytest.skip("SQLite neither enforces VARCHAR lengths nor INTEGER ranges")
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.DataError) as too_long:
+    with pytest.raises(rawdb.DataError) as too_long:
+        async with pool.transaction() as tx:
             await tx.execute("INSERT INTO err_parent (id, name) VALUES (2, :n)", {"n": "x" * 11})
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.DataError) as literal_too_long:
+    with pytest.raises(rawdb.DataError) as literal_too_long:
+        async with pool.transaction() as tx:
             await tx.execute("INSERT INTO err_parent (id, name) VALUES (2, 'elevenchars')")
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.DataError):
+    with pytest.raises(rawdb.DataError):
+        async with pool.transaction() as tx:
             await tx.execute("INSERT INTO err_child (id, parent_id, qty) VALUES (2, 1, :q)",
                              {"q": 2**40})
     assert_driver_cause(too_long.value, pool.dialect.name)
@@ -148,8 +148,8 @@ async def test_value_the_column_cannot_hold_is_data_error(schema: rawdb.Pool) ->
 
 
 async def test_syntax_error_is_query_error(pool: rawdb.Pool) -> None:
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.QueryError) as info:
+    with pytest.raises(rawdb.QueryError) as info:
+        async with pool.transaction() as tx:
             await tx.execute("SELEC 1")
     exc = info.value
     assert not isinstance(exc, rawdb.IntegrityError | rawdb.DataError | rawdb.ReadOnlyViolation)
@@ -159,8 +159,8 @@ async def test_syntax_error_is_query_error(pool: rawdb.Pool) -> None:
 
 
 async def test_unknown_table_is_query_error(pool: rawdb.Pool) -> None:
-    async with pool.transaction() as tx:
-        with pytest.raises(rawdb.QueryError) as info:
+    with pytest.raises(rawdb.QueryError) as info:
+        async with pool.transaction() as tx:
             await tx.fetch_all("SELECT * FROM no_such_table_here")
     assert "no_such_table_here" in str(info.value)
     assert_driver_cause(info.value, pool.dialect.name)

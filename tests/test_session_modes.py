@@ -41,8 +41,8 @@ async def _count(pool: rawdb.Pool) -> int:
 async def test_read_only_and_read_write_alternate(one_conn_pool: rawdb.Pool) -> None:
     pool = one_conn_pool
     for i in range(3):
-        async with pool.transaction(readonly=True) as tx:
-            with pytest.raises(rawdb.ReadOnlyViolation):
+        with pytest.raises(rawdb.ReadOnlyViolation):
+            async with pool.transaction(readonly=True) as tx:
                 await tx.execute("INSERT INTO modes (id, note) VALUES (:id, 'ro')", {"id": 100 + i})
         async with pool.transaction() as tx:
             await tx.execute("INSERT INTO modes (id, note) VALUES (:id, 'rw')", {"id": i})
@@ -55,8 +55,8 @@ async def test_isolation_level_after_read_only(one_conn_pool: rawdb.Pool) -> Non
         await tx.fetch_val("SELECT count(*) FROM modes")
     async with pool.transaction(isolation="serializable") as tx:
         await tx.execute("INSERT INTO modes (id, note) VALUES (1, 'serial')")
-    async with pool.transaction(readonly=True, isolation="serializable") as tx:
-        with pytest.raises(rawdb.ReadOnlyViolation):
+    with pytest.raises(rawdb.ReadOnlyViolation):
+        async with pool.transaction(readonly=True, isolation="serializable") as tx:
             await tx.execute("INSERT INTO modes (id, note) VALUES (2, 'ro')")
     async with pool.transaction() as tx:
         await tx.execute("INSERT INTO modes (id, note) VALUES (3, 'rw')")

@@ -102,12 +102,13 @@ async def test_readonly_runs_on_a_reader_beside_the_writer(isolated: Isolated, d
             await writer_tx.execute("UPDATE counter SET n = 99 WHERE id = 1")
             # The writer is held; a read-only transaction still gets a connection
             # (a reader) and sees the last committed value, not the pending write.
-            async with pool.transaction(readonly=True) as reader_tx:
-                assert await reader_tx.fetch_val("SELECT n FROM counter WHERE id = 1") == 0
-                assert await reader_tx.fetch_val("PRAGMA query_only") == 1
-                with pytest.raises(rawdb.ReadOnlyViolation) as info:
-                    await reader_tx.execute("UPDATE counter SET n = 5 WHERE id = 1")
-                assert isinstance(info.value.__cause__, sqlite3.Error)
+            with pytest.raises(rawdb.TransactionAborted):
+                async with pool.transaction(readonly=True) as reader_tx:
+                    assert await reader_tx.fetch_val("SELECT n FROM counter WHERE id = 1") == 0
+                    assert await reader_tx.fetch_val("PRAGMA query_only") == 1
+                    with pytest.raises(rawdb.ReadOnlyViolation) as info:
+                        await reader_tx.execute("UPDATE counter SET n = 5 WHERE id = 1")
+                    assert isinstance(info.value.__cause__, sqlite3.Error)
         assert await counter_value(pool) == 99
 
 
@@ -188,10 +189,11 @@ async def test_memory_database_shares_one_connection() -> None:
             await conn.execute("INSERT INTO counter (id, n) VALUES (1, 0)")
         async with pool.transaction() as tx:
             assert await tx.fetch_val("SELECT n FROM counter WHERE id = 1") == 0
-        async with pool.transaction(readonly=True) as tx:
-            assert await tx.fetch_val("SELECT count(*) FROM counter") == 1
-            with pytest.raises(rawdb.ReadOnlyViolation):
-                await tx.execute("UPDATE counter SET n = 5 WHERE id = 1")
+        with pytest.raises(rawdb.TransactionAborted):
+            async with pool.transaction(readonly=True) as tx:
+                assert await tx.fetch_val("SELECT count(*) FROM counter") == 1
+                with pytest.raises(rawdb.ReadOnlyViolation):
+                    await tx.execute("UPDATE counter SET n = 5 WHERE id = 1")
         # query_only was switched back off for the next writer
         results = await asyncio.gather(*(increment(pool) for _ in range(20)), return_exceptions=True)
         assert [r for r in results if isinstance(r, BaseException)] == []
@@ -207,10 +209,11 @@ async def test_single_connection_file_pool_readonly_toggles_query_only(
     require_sqlite(dialect)
     async with await isolated.pool(max_size=1) as pool:
         await make_counter(pool)
-        async with pool.transaction(readonly=True) as tx:
-            assert await tx.fetch_val("PRAGMA query_only") == 1
-            with pytest.raises(rawdb.ReadOnlyViolation):
-                await tx.execute("UPDATE counter SET n = 5 WHERE id = 1")
+        with pytest.raises(rawdb.TransactionAborted):
+            async with pool.transaction(readonly=True) as tx:
+                assert await tx.fetch_val("PRAGMA query_only") == 1
+                with pytest.raises(rawdb.ReadOnlyViolation):
+                    await tx.execute("UPDATE counter SET n = 5 WHERE id = 1")
         async with pool.transaction(readonly=True) as tx:
             pass  # a read-only transaction that ran nothing
         async with pool.transaction() as tx:
@@ -276,10 +279,11 @@ async def test_mysql_serializable_reads_lock_rows(pool: rawdb.Pool) -> None:
 
 async def test_readonly_write_raises_read_only_violation(pool: rawdb.Pool) -> None:
     await make_counter(pool)
-    async with pool.transaction(readonly=True) as tx:
-        assert await tx.fetch_val("SELECT n FROM counter WHERE id = 1") == 0
-        with pytest.raises(rawdb.ReadOnlyViolation) as info:
-            await tx.execute("UPDATE counter SET n = 5 WHERE id = 1")
+    with pytest.raises(rawdb.TransactionAborted):
+        async with pool.transaction(readonly=True) as tx:
+            assert await tx.fetch_val("SELECT n FROM counter WHERE id = 1") == 0
+            with pytest.raises(rawdb.ReadOnlyViolation) as info:
+                await tx.execute("UPDATE counter SET n = 5 WHERE id = 1")
     assert info.value.__cause__ is not None
     with pytest.raises(rawdb.ReadOnlyViolation):
         async with pool.transaction(readonly=True) as tx:

@@ -9,8 +9,10 @@ driver.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import enum
+import os
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -19,7 +21,7 @@ from typing import Any, Literal
 import msgspec
 
 from rawdb.config import DatabaseURL, PoolOptions
-from rawdb.errors import ConfigError, QueryError, RawDBError
+from rawdb.errors import ConfigError, ConnectionLost, QueryError, RawDBError
 from rawdb.mapping import ValueProfile
 from rawdb.sql import PASSTHROUGH, ParamStyle
 
@@ -62,9 +64,37 @@ class DriverConnection(ABC):
     @abstractmethod
     async def execute_verbatim(self, sql: str) -> int: ...
 
+    # -- transaction control: intents, each dialect picks its cheapest spelling ------------
     @abstractmethod
-    async def run(self, statements: Sequence[str]) -> None:
-        """Transaction control (BEGIN/COMMIT/SAVEPOINT…), possibly deferred to the next call."""
+    async def begin(self, readonly: bool, isolation: str | None, *, owns_session: bool = False) -> None:
+        """Open a transaction (``isolation`` already checked, lower case, or None).
+
+        May be deferred to the next statement where that saves a round trip.
+        ``owns_session``: the transaction is the whole lease (the pool's own), so the
+        session's mode may be changed for it (MySQL's BEGIN-free transactions)."""
+
+    @abstractmethod
+    async def commit(self) -> None:
+        """Commit the open transaction. Raise `TransactionAborted` when the database
+        ended it some other way (PostgreSQL answers COMMIT of a failed transaction
+        with ROLLBACK; SQLite's ``RAISE(ROLLBACK)`` ends it silently): the caller
+        must never report success for work that was not kept."""
+
+    @abstractmethod
+    async def rollback(self) -> None:
+        """Roll back whatever is open and restore the session's defaults; a
+        transaction that already ended is not an error."""
+
+    async def savepoint(self, name: str) -> None:
+        await self.execute_verbatim(f"SAVEPOINT {name}")
+
+    async def release_savepoint(self, name: str) -> None:
+        await self.execute_verbatim(f"RELEASE SAVEPOINT {name}")
+
+    async def rollback_to_savepoint(self, name: str) -> None:
+        """Undo the savepoint's work and drop it: the enclosing transaction goes on."""
+        await self.execute_verbatim(f"ROLLBACK TO SAVEPOINT {name}")
+        await self.execute_verbatim(f"RELEASE SAVEPOINT {name}")
 
     @abstractmethod
     async def ping(self) -> None: ...
@@ -101,18 +131,9 @@ class DriverConnection(ABC):
     def in_transaction(self) -> bool:
         """Known locally, without a round trip: is a transaction still open?"""
 
-    async def begin_implicitly(self, readonly: bool) -> bool:
-        """Set the session up so that its next statement opens the transaction by itself.
-
-        True means no BEGIN needs to be sent: a round trip saved on every transaction
-        the pool owns from start to end. Only MySQL can (autocommit off: its sessions
-        are always in a transaction); elsewhere BEGIN is sent as usual.
-        """
-        return False
-
     async def use_autocommit(self) -> None:  # noqa: B027 - optional hook, a no-op where autocommit is not a mode
-        """Undo `begin_implicitly` before the connection serves as a `Connection`,
-        whose statements must each commit on their own."""
+        """Before the connection serves as a `Connection`, whose statements must each
+        commit on their own (MySQL's pooled sessions run with autocommit off)."""
 
     def interrupt(self) -> None:  # noqa: B027 - optional hook, a no-op for socket drivers
         """Stop the running statement (SQLite: its worker thread keeps running otherwise)."""
@@ -151,13 +172,31 @@ class Dialect(ABC):
     async def connect(self, role: Role) -> DriverConnection: ...
 
     async def open(self, role: Role) -> DriverConnection:
-        """`connect`, with a driver's complaint about ``connect_options`` made a ConfigError."""
+        """`connect`, bounded by ``connect_timeout`` and with errors that say what happened.
+
+        The bound covers the whole handshake, not just the TCP connect: a server that
+        accepts the connection and never greets (aiomysql waits for the greeting
+        without a deadline) must not hang start-up. A refused or unanswered connect
+        is reported as such, not as a connection that was lost."""
         try:
-            return await self.connect(role)
+            if not self.needs_health_check:  # SQLite: a file, no network that could stall
+                return await self.connect(role)
+            async with asyncio.timeout(self.options.connect_timeout):
+                return await self.connect(role)
+        except TimeoutError as exc:
+            raise ConnectionLost(f"cannot connect to {self.describe()}: no answer within "
+                                 f"connect_timeout={self.options.connect_timeout}s") from exc
         except TypeError as exc:
             if "keyword argument" not in str(exc):
                 raise
             raise ConfigError(f"connect_options rejected by the {self.name} driver: {exc}") from exc
+        except Exception as exc:
+            if isinstance(exc, RawDBError):
+                raise
+            if isinstance(exc, OSError) or isinstance(self.translate(exc), ConnectionLost):
+                raise ConnectionLost(self.url.scrub(
+                    f"cannot connect to {self.describe()}: {_connect_failure(exc)}")) from exc
+            raise
 
     def slots(self) -> list[PoolSlot]:
         o = self.options
@@ -171,18 +210,9 @@ class Dialect(ABC):
         """True when one connection serves everything (SQLite ``:memory:``)."""
         return False
 
-    # -- transaction SQL -------------------------------------------------------------
-    def begin_statements(self, readonly: bool, isolation: str | None, role: Role) -> tuple[str, ...]:
-        level = self.check_isolation(isolation)
-        mode = " READ ONLY" if readonly else ""
-        if level is None:
-            return ("BEGIN" + mode,)
-        return (f"BEGIN ISOLATION LEVEL {level.upper()}{mode}",)
-
-    def end_statements(self, commit: bool, readonly: bool, role: Role) -> tuple[str, ...]:
-        return ("COMMIT",) if commit else ("ROLLBACK",)
-
+    # -- transactions -------------------------------------------------------------------
     def check_isolation(self, isolation: str | None) -> str | None:
+        """The normalised level, checked before a connection is taken."""
         if isolation is None:
             return None
         level = " ".join(str(isolation).lower().replace("_", " ").split())
@@ -191,15 +221,6 @@ class Dialect(ABC):
                 f"isolation {isolation!r} is not one of {', '.join(ISOLATION_LEVELS)}"
             )
         return level
-
-    def savepoint(self, name: str) -> str:
-        return f"SAVEPOINT {name}"
-
-    def release_savepoint(self, name: str) -> str:
-        return f"RELEASE SAVEPOINT {name}"
-
-    def rollback_savepoint(self, name: str) -> str:
-        return f"ROLLBACK TO SAVEPOINT {name}"
 
     # -- values and errors ---------------------------------------------------------
     @abstractmethod
@@ -255,6 +276,20 @@ class Dialect(ABC):
 
     def describe(self) -> str:
         return self.url.redacted()
+
+
+def _connect_failure(exc: BaseException) -> str:
+    """The driver's reason for a failed connect, with the operating system's word for
+    it ("Connection refused") where the driver's own message leaves it out."""
+    args = exc.args
+    text = str(args[1]) if len(args) == 2 and isinstance(args[0], int) else str(exc) or type(exc).__name__
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            reason = os.strerror(cause.errno)
+            return text if reason.lower() in text.lower() else f"{reason} ({text})"
+        cause = cause.__cause__ or cause.__context__
+    return text
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:

@@ -3,7 +3,7 @@
 Connections use the FOUND_ROWS flag (an UPDATE that changes nothing still reports
 the row it matched), utf8mb4, UTC, strict SQL mode and READ COMMITTED, so that the
 same statement behaves as on the other dialects. A transaction the pool owns
-starts without a round trip (autocommit off, see `begin_implicitly`); a connection
+starts without a round trip (autocommit off, see `MySQLConnection.begin`); a connection
 lent as a `Connection` is switched back to autocommit first. aiomysql closes a connection that
 was cancelled mid-statement (its protocol would be out of step); rawdb then
 replaces it. There is no cheap session reset, so a connection that ran a stateful
@@ -70,16 +70,34 @@ class MySQLConnection(DriverConnection):
         # read already holds (metadata) locks: this is what in_transaction trusts then.
         self._since_end = False
 
-    async def begin_implicitly(self, readonly: bool) -> bool:
-        # With autocommit off a MySQL session is always in a transaction: the next
-        # statement opens one, COMMIT/ROLLBACK end it. So a transaction the pool owns
-        # needs no START TRANSACTION, only the right session mode, which is usually
-        # set already (the server reports autocommit in every reply, so it is not guessed).
+    async def begin(self, readonly: bool, isolation: str | None, *, owns_session: bool = False) -> None:
         conn = self._conn
-        if conn.get_autocommit() or self._read_only != readonly:
-            await conn.query(f"SET autocommit = 0, {self._read_only_variable} = {int(readonly)}")
-            self._read_only = readonly
-        return True
+        if owns_session and isolation is None:
+            # With autocommit off a MySQL session is always in a transaction: the next
+            # statement opens one, COMMIT/ROLLBACK end it. So a transaction that is the
+            # whole lease (the pool's own) needs no START TRANSACTION, only the right
+            # session mode, which is usually set already (the server reports autocommit
+            # in every reply, so it is not guessed).
+            if conn.get_autocommit() or self._read_only != readonly:
+                await conn.query(f"SET autocommit = 0, {self._read_only_variable} = {int(readonly)}")
+                self._read_only = readonly
+            return
+        # READ WRITE spelled out: the session's default may be read-only (see above).
+        access = "READ ONLY" if readonly else "READ WRITE"
+        if isolation is not None:
+            await conn.query(f"SET TRANSACTION ISOLATION LEVEL {isolation.upper()}")
+        self._since_end = True
+        await conn.query(f"START TRANSACTION {access}")
+
+    async def commit(self) -> None:
+        await self._end("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._end("ROLLBACK")
+
+    async def _end(self, statement: str) -> None:
+        await self._conn.query(statement)
+        self._since_end = False
 
     async def use_autocommit(self) -> None:
         conn = self._conn
@@ -139,13 +157,6 @@ class MySQLConnection(DriverConnection):
         self._since_end = True
         count: int = await self._conn.query(sql)
         return count
-
-    async def run(self, statements: Sequence[str]) -> None:
-        for stmt in statements:
-            self._since_end = True
-            await self._conn.query(stmt)
-        if statements[-1] in ("COMMIT", "ROLLBACK"):
-            self._since_end = False
 
     async def ping(self) -> None:
         await self._conn.ping(reconnect=False)
@@ -235,14 +246,6 @@ class MySQLDialect(Dialect):
             conn.close()
             raise
         return MySQLConnection(conn, read_only_variable)
-
-    def begin_statements(self, readonly: bool, isolation: str | None, role: Role) -> tuple[str, ...]:
-        level = self.check_isolation(isolation)
-        # READ WRITE spelled out: the session's default may be read-only (begin_implicitly).
-        begin = "START TRANSACTION READ ONLY" if readonly else "START TRANSACTION READ WRITE"
-        if level is None:
-            return (begin,)
-        return (f"SET TRANSACTION ISOLATION LEVEL {level.upper()}", begin)
 
     def connect_error_is_final(self, exc: BaseException) -> bool:
         # access denied (user / database), unknown database

@@ -31,6 +31,7 @@ from rawdb.errors import (
     RawDBError,
     ReadOnlyViolation,
     SerializationError,
+    TransactionAborted,
     UniqueViolation,
 )
 from rawdb.mapping import ValueProfile, naive_to_utc
@@ -100,8 +101,21 @@ class PostgresConnection(DriverConnection):
     async def execute_verbatim(self, sql: str) -> int:
         return _rowcount(await self._conn.execute(sql))
 
-    async def run(self, statements: Sequence[str]) -> None:
-        await self._conn.execute(statements[0] if len(statements) == 1 else "; ".join(statements))
+    async def begin(self, readonly: bool, isolation: str | None, *, owns_session: bool = False) -> None:
+        level = f" ISOLATION LEVEL {isolation.upper()}" if isolation else ""
+        await self._conn.execute(f"BEGIN{level}{' READ ONLY' if readonly else ''}")
+
+    async def commit(self) -> None:
+        # PostgreSQL answers COMMIT of a transaction that an error aborted with the
+        # status ROLLBACK and no error: that answer must not pass for a commit.
+        status = await self._conn.execute("COMMIT")
+        if status != "COMMIT":
+            raise TransactionAborted(
+                f"PostgreSQL answered COMMIT with {status}: a statement in the transaction "
+                "had failed, so none of its work was kept")
+
+    async def rollback(self) -> None:
+        await self._conn.execute("ROLLBACK")  # with nothing open: a warning, not an error
 
     async def ping(self) -> None:
         await self._conn.execute("SELECT 1")

@@ -35,6 +35,7 @@ from rawdb.errors import (
     QueryTimeout,
     RawDBError,
     ReadOnlyViolation,
+    TransactionAborted,
     UniqueViolation,
 )
 from rawdb.mapping import ValueProfile, int_to_bool, text_to_datetime
@@ -48,8 +49,8 @@ def _columns(cursor: sqlite3.Cursor) -> Columns:
 
 
 class SQLiteConnection(DriverConnection):
-    __slots__ = ("_changes_at_begin", "_closed", "_db", "_end_queued", "_memory", "_pending", "_raw", "_reader",
-                 "_stopping")
+    __slots__ = ("_changes_at_begin", "_closed", "_db", "_end_queued", "_memory", "_pending", "_query_only", "_raw",
+                 "_reader", "_stopping")
 
     def __init__(self, db: aiosqlite.Connection, memory: bool, reader: bool) -> None:
         self._db = db
@@ -57,6 +58,7 @@ class SQLiteConnection(DriverConnection):
         self._reader = reader  # query_only for good: its transactions never write
         self._raw: sqlite3.Connection = db._conn
         self._pending: tuple[str, ...] = ()
+        self._query_only = False  # set on this writer for a read-only transaction: undo at its end
         self._end_queued = False
         self._changes_at_begin = 0
         self._closed = False
@@ -110,6 +112,31 @@ class SQLiteConnection(DriverConnection):
             except sqlite3.Error:
                 raw.execute("ROLLBACK")  # if this fails too, the next BEGIN reports it
 
+    def _t_commit(self) -> None:
+        raw = self._raw
+        try:
+            if not raw.in_transaction:
+                # INSERT OR ROLLBACK, a trigger's RAISE(ROLLBACK) or a ROLLBACK that
+                # slipped through ended it: whatever ran since was autocommitted or lost.
+                raise TransactionAborted("the SQLite transaction had already ended before COMMIT "
+                                         "(rolled back by a statement inside the block); nothing "
+                                         "of the block is guaranteed to be kept")
+            raw.execute("COMMIT")
+        finally:
+            if self._query_only and not raw.in_transaction:
+                self._t_query_only_off()
+
+    def _t_rollback(self) -> None:
+        raw = self._raw
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        if self._query_only:
+            self._t_query_only_off()
+
+    def _t_query_only_off(self) -> None:
+        self._raw.execute("PRAGMA query_only = OFF")
+        self._query_only = False
+
     def _t_run(self, statements: Sequence[str]) -> None:
         for stmt in statements:
             self._raw.execute(stmt)
@@ -152,27 +179,50 @@ class SQLiteConnection(DriverConnection):
     async def execute_verbatim(self, sql: str) -> int:
         return await self.execute(sql, ())
 
-    async def run(self, statements: Sequence[str]) -> None:
-        first = statements[0]
-        if first.startswith(("BEGIN", "PRAGMA query_only = ON")):
-            # Deferred: travels with the first statement of the transaction.
-            self._pending = self._pending + tuple(statements)
-            self._changes_at_begin = self._raw.total_changes
-            return
-        if self._pending and first in ("COMMIT", "ROLLBACK"):
-            # The transaction never ran a statement: nothing to commit or roll back.
-            self._pending = ()
-            return
-        if (self._reader and first in ("COMMIT", "ROLLBACK") and self._db._running
+    async def begin(self, readonly: bool, isolation: str | None, *, owns_session: bool = False) -> None:
+        # Deferred: travels with the first statement of the transaction.
+        if self._reader:
+            begin: tuple[str, ...] = ("BEGIN",)  # query_only is set for good on a reader
+        elif readonly:
+            begin = ("PRAGMA query_only = ON", "BEGIN")
+            self._query_only = True
+        else:
+            begin = ("BEGIN IMMEDIATE",)  # queue for the write lock now, not at the first write
+        self._pending = self._pending + begin
+        self._changes_at_begin = self._raw.total_changes
+
+    def _unsent(self) -> bool:
+        """The transaction never ran a statement: there is nothing to end."""
+        if not self._pending:
+            return False
+        self._pending = ()
+        self._query_only = False  # its PRAGMA was pending too
+        return True
+
+    def _queue_reader_end(self, statement: str) -> bool:
+        if (self._reader and self._db._running
                 and self._raw.total_changes == self._changes_at_begin):
             # A reader's transaction that changed no row (query_only, unless the user
             # turned it off): ending it only releases its snapshot, and there is no
             # outcome to wait for. Queue it without an answer (no hop back to the event
             # loop); the worker runs it before this connection's next call.
             self._end_queued = True
-            self._db._tx.put_nowait((None, functools.partial(self._t_end_read, first)))
+            self._db._tx.put_nowait((None, functools.partial(self._t_end_read, statement)))
+            return True
+        return False
+
+    async def commit(self) -> None:
+        if self._unsent() or self._queue_reader_end("COMMIT"):
             return
-        await self._call(self._t_run, self._take_pending() + tuple(statements))
+        await self._call(self._t_commit)
+
+    async def rollback(self) -> None:
+        if self._unsent() or self._queue_reader_end("ROLLBACK"):
+            return
+        await self._call(self._t_rollback)
+
+    async def rollback_to_savepoint(self, name: str) -> None:
+        await self._call(self._t_run, (f"ROLLBACK TO SAVEPOINT {name}", f"RELEASE SAVEPOINT {name}"))
 
     async def ping(self) -> None:
         await self._call(self._t_run, ("SELECT 1",))
@@ -184,16 +234,13 @@ class SQLiteConnection(DriverConnection):
 
     recoverable = True
 
-    def _t_recover(self) -> None:
-        if self._raw.in_transaction:
-            self._raw.execute("ROLLBACK")
-
     async def recover(self) -> bool:
         """Calls run in order on the worker thread: once ours runs, the interrupted
-        statement has finished; then nothing may stay open."""
+        statement has finished; then nothing may stay open, and a writer lent to a
+        read-only transaction must be writable again."""
         self._pending = ()
-        await self._call(self._t_recover)
-        return not self._raw.in_transaction
+        await self._call(self._t_rollback)
+        return not self._raw.in_transaction and not self._query_only
 
     async def copy_records(self, table: str, columns: Sequence[str],
                            records: Sequence[Sequence[Any]]) -> int:
@@ -269,22 +316,13 @@ class SQLiteDialect(Dialect):
             return "reader"
         return "writer"
 
-    def begin_statements(self, readonly: bool, isolation: str | None, role: Role) -> tuple[str, ...]:
-        if self.check_isolation(isolation) not in (None, "serializable"):
+    def check_isolation(self, isolation: str | None) -> str | None:
+        level = super().check_isolation(isolation)
+        if level not in (None, "serializable"):
             raise ConfigError(
                 f"isolation {isolation!r} is not available on SQLite (it is always serializable)"
             )
-        if role == "reader":
-            return ("BEGIN",)  # the reader has query_only set for good
-        if readonly:
-            return ("PRAGMA query_only = ON", "BEGIN")
-        return ("BEGIN IMMEDIATE",)
-
-    def end_statements(self, commit: bool, readonly: bool, role: Role) -> tuple[str, ...]:
-        end = "COMMIT" if commit else "ROLLBACK"
-        if readonly and role == "writer":
-            return (end, "PRAGMA query_only = OFF")
-        return (end,)
+        return level
 
     async def connect(self, role: Role) -> DriverConnection:
         o = self.options
@@ -295,6 +333,10 @@ class SQLiteDialect(Dialect):
         if path.startswith("file:"):
             kwargs["uri"] = True
         db = aiosqlite.connect(path, **kwargs)
+        # A pool the program forgot to close must not keep the process alive: the
+        # worker would wait on its queue forever. SQLite's journal keeps the file
+        # consistent if the process ends mid-transaction.
+        db._thread.daemon = True
         try:
             await db
         except BaseException:
