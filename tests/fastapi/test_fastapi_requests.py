@@ -96,6 +96,15 @@ def build_app(isolated: IsolatedDatabase, verify: Pool, probe: Probe | None = No
             pass
         return {"name": name}
 
+    @app.post("/items/{name}/caught")
+    async def create_catching_an_error(name: str, tx: rawdb.fastapi.TransactionDep) -> dict[str, str]:
+        await insert(tx, name)
+        try:
+            await insert(tx, name)  # duplicate, outside a savepoint: the transaction fails
+        except rawdb.UniqueViolation:
+            pass  # the classic mistake: carry on as if the first insert were kept
+        return {"name": name}
+
     @app.get("/items/{name}")
     async def read(name: str, tx: rawdb.fastapi.ReadOnlyTransactionDep) -> dict[str, Any]:
         assert tx.readonly
@@ -247,6 +256,20 @@ async def test_failed_commit_deferred_constraint_is_a_500(isolated: IsolatedData
         assert (await client.post("/items/after")).status_code == 200
     async with tables.transaction(readonly=True) as tx:
         assert await tx.fetch_val("SELECT COUNT(*) FROM children") == 0
+
+
+async def test_an_error_caught_in_the_endpoint_is_a_500_and_stores_nothing(
+        isolated: IsolatedDatabase, tables: Pool) -> None:
+    """PostgreSQL used to answer the COMMIT with ROLLBACK silently: the client got
+    200 and nothing was stored. Now every dialect reports the failed transaction."""
+    app = build_app(isolated, tables)
+    async with serving(app) as client:
+        response = await client.post("/items/caught-1/caught")
+        assert response.status_code == 500, response.text
+        assert app_pool(app).stats().in_use == 0
+        assert (await client.post("/items/after-caught")).status_code == 200
+    assert await stored(tables, "caught-1") is None
+    assert await stored(tables, "after-caught") == "x"
 
 
 async def test_failed_commit_surfaces_the_integrity_error(isolated: IsolatedDatabase, tables: Pool) -> None:
