@@ -1,4 +1,4 @@
-"""``rawdb`` command line: migrate, status, repair, baseline.
+"""``rawdb`` command line: migrate, status, repair, baseline, reencrypt.
 
 A thin adapter over `rawdb.Migrator` for deploy scripts and operators: each
 command opens a small pool, runs one Migrator call, prints what happened and
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     baseline = command("baseline", "adopt an existing database at version N after checking its tables and columns")
     baseline.add_argument("--to", type=int, dest="target", metavar="N", required=True)
+    _add_reencrypt(commands)
     return parser
 
 
@@ -95,6 +96,8 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     import rawdb
     from rawdb.migrations import Migrator
 
+    if args.command == "reencrypt":
+        return await _reencrypt(args, out)
     url = args.url or default_url()
     pool = await rawdb.create_pool(url, min_size=1, max_size=2)
     try:
@@ -199,6 +202,119 @@ async def _baseline(migrator: Migrator, args: argparse.Namespace, where: str, ou
     else:
         print(f"the schema matches v{report.version:03d}", file=out)
     return 0
+
+
+# --- reencrypt: the stored secrets, not the schema ----------------------------------
+
+
+def _add_reencrypt(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    help_text = "re-encrypt the stored secrets with the configured key (rotation, or --from-legacy import)"
+    sub = commands.add_parser(
+        "reencrypt",
+        help=help_text,
+        description=help_text,
+        epilog="Keys come from --key-file, else $RAWDB_SECRET_KEYS (comma-separated Fernet keys, newest "
+        "first). Everything runs in one transaction: a secret that cannot be decrypted stops the "
+        "command with nothing changed. Stop the application first.",
+    )
+    sub.add_argument("--url", help="database URL (default: $RAWDB_URL or sqlite:///rawdb.db)")
+    sub.add_argument("--key-file", metavar="PATH", help="Fernet keys, one per line, newest first")
+    sub.add_argument("--dry-run", action="store_true", help="decrypt everything and report counts; change nothing")
+    sub.add_argument(
+        "--from-legacy",
+        action="store_true",
+        help="import the secrets the old system encrypted with a key derived from the machine's MAC address",
+    )
+    legacy = sub.add_argument_group(
+        "--from-legacy inputs", "default: this machine's MAC addresses and the user id of the old workspace"
+    )
+    legacy.add_argument(
+        "--mac",
+        action="append",
+        metavar="AA:BB:CC:DD:EE:FF",
+        help="a MAC address of the machine that wrote the secrets (repeatable; replaces this machine's)",
+    )
+    user = legacy.add_mutually_exclusive_group()
+    user.add_argument("--legacy-user-id", metavar="ID", help="the old workspace's user id (telemetry/userid)")
+    user.add_argument(
+        "--legacy-workspace",
+        metavar="DIR",
+        help="the old workspace folder (default: $VIBESURF_WORKSPACE or ./vibesurf_workspace, if present)",
+    )
+    legacy.add_argument("--no-fallbacks", action="store_true", help="do not try the old code's fixed machine ids")
+
+
+class _RollBack(Exception):
+    """Ends a dry run's transaction with a rollback."""
+
+
+async def _reencrypt(args: argparse.Namespace, out: TextIO) -> int:
+    import rawdb
+    from rawdb.errors import ConfigError
+    from rawdb.store.crypto import FernetCipher, ReencryptReport, reencrypt_secrets
+    from rawdb.store.legacy_crypto import LegacyCipher, LegacyImportReport, reencrypt_legacy
+
+    # Keys and legacy inputs are checked before connecting: a typo costs no database round trip.
+    legacy_inputs = (args.mac, args.legacy_user_id, args.legacy_workspace, args.no_fallbacks or None)
+    if not args.from_legacy and any(value is not None for value in legacy_inputs):
+        raise ConfigError("--mac, --legacy-user-id, --legacy-workspace and --no-fallbacks need --from-legacy")
+    try:
+        cipher = FernetCipher.from_file(args.key_file) if args.key_file else FernetCipher.from_env()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the key file: {exc}") from exc
+    legacy = None
+    if args.from_legacy:
+        legacy = LegacyCipher.discover(
+            macs=args.mac,
+            user_id=args.legacy_user_id,
+            workspace=args.legacy_workspace,
+            fallbacks=not args.no_fallbacks,
+        )
+    kid = cipher.primary_key_id
+    pool = await rawdb.create_pool(args.url or default_url(), min_size=1, max_size=1)
+    try:
+        where = pool.dialect.describe()
+        if legacy is not None:
+            print(f"rawdb reencrypt: {where}: secrets of the old system -> key {kid}", file=out)
+            print("candidate keys: " + ", ".join(legacy.candidates), file=out, flush=True)
+            async with pool.transaction() as tx:
+                imported: LegacyImportReport = await reencrypt_legacy(
+                    tx, legacy=legacy, cipher=cipher, dry_run=args.dry_run
+                )
+            left = f"{imported.already_current} already current, {imported.blank} blank"
+            tables = _per_table(imported.llm_profiles, imported.voice_profiles, imported.credentials)
+            if not imported.total:
+                print(f"nothing to re-encrypt ({left})", file=out)
+            elif imported.dry_run:
+                print(f"dry run: would re-encrypt {imported.total} legacy secret(s) ({tables}); {left}", file=out)
+            else:
+                print(f"re-encrypted {imported.total} legacy secret(s) with key {kid} ({tables}); {left}", file=out)
+            for label, count in imported.keys_used.items():
+                print(f"  opened with {label}: {count}", file=out)
+            return 0
+        print(f"rawdb reencrypt: {where}: rotating to key {kid}", file=out, flush=True)
+        rotated = ReencryptReport()
+        try:
+            async with pool.transaction() as tx:
+                rotated = await reencrypt_secrets(tx, cipher)
+                if args.dry_run:
+                    raise _RollBack
+        except _RollBack:
+            pass
+        tables = _per_table(rotated.llm_profiles, rotated.voice_profiles, rotated.credentials)
+        if not rotated.total:
+            print(f"nothing to re-encrypt: every secret is under key {kid}", file=out)
+        elif args.dry_run:
+            print(f"dry run: would re-encrypt {rotated.total} secret(s) ({tables})", file=out)
+        else:
+            print(f"re-encrypted {rotated.total} secret(s) with key {kid} ({tables})", file=out)
+        return 0
+    finally:
+        await pool.close()
+
+
+def _per_table(llm_profiles: int, voice_profiles: int, credentials: int) -> str:
+    return f"llm_profiles {llm_profiles}, voice_profiles {voice_profiles}, credentials {credentials}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
