@@ -63,7 +63,7 @@ class SessionState(enum.Enum):
 class Session:
     """What `Transaction` and `Connection` share: running SQL on one held connection."""
 
-    __slots__ = ("_conn", "_dialect", "_failure", "_holder", "_pool", "_state")
+    __slots__ = ("_conn", "_dialect", "_failure", "_holder", "_pool", "_state", "_tx")
 
     def __init__(self, pool: Pool, holder: Holder) -> None:
         self._pool = pool
@@ -72,14 +72,14 @@ class Session:
         self._dialect: Dialect = pool.dialect
         self._state = SessionState.OPEN
         self._failure: BaseException | None = None
+        # The transaction whose rules this session's statements follow: a Transaction
+        # itself; a Connection's open conn.transaction() block, if any (an attribute,
+        # not a method: it is read on every statement).
+        self._tx: Transaction | None = None
 
     @property
     def dialect(self) -> Dialect:
         return self._dialect
-
-    def _governing(self) -> Transaction | None:
-        """The transaction whose rules this session's statements follow, if any."""
-        raise NotImplementedError
 
     # -- the guard every statement passes ------------------------------------------------
     def _enter(self) -> Holder:
@@ -87,7 +87,7 @@ class Session:
         what = type(self).__name__.lower()
         if self._state is SessionState.ENDED:
             raise InterfaceError(f"this {what} has ended; open a new one from the pool")
-        tx = self._governing()
+        tx = self._tx
         if tx is not None and tx._state is SessionState.FAILED:
             raise tx._aborted("this statement was not run")
         if holder.busy:
@@ -103,7 +103,7 @@ class Session:
         """Compile and bind: rawdb's own checks, before anything is sent."""
         compiled = compile_sql(sql, self._dialect.paramstyle)
         reason = getattr(compiled, "ends_transaction", None)  # TEMP until sql.py classifies
-        if reason is not None and self._governing() is not None:
+        if reason is not None and self._tx is not None:
             raise InterfaceError(
                 f"refused inside a transaction: {reason}. The block commits or rolls back "
                 "itself; use tx.transaction() for a savepoint, or pool.connection() to "
@@ -130,7 +130,8 @@ class Session:
                     result = await call(text, args)
             except BaseException as exc:
                 raise self._fail(exc)
-            self._check_still_in_transaction()
+            if self._tx is not None and not self._conn.in_transaction:
+                raise self._vanished()
             return result
         finally:
             holder.busy = False
@@ -173,21 +174,23 @@ class Session:
             holder.mark(LeaseState.BROKEN)
             if isinstance(error, ConnectionLost):
                 self._pool._suspect_older(holder)  # a restarted server: ping the others before use
-        tx = self._governing()
+        tx = self._tx
         if tx is not None and tx._state is SessionState.OPEN:
             tx._state = SessionState.FAILED
             tx._failure = error
         return error
 
-    def _check_still_in_transaction(self) -> None:
-        tx = self._governing()
-        if tx is not None and not self._conn.in_transaction:
-            error = TransactionAborted(
-                "the transaction ended inside the block (the database rolled it back or a "
-                "statement ended it); the block's work is not kept")
-            tx._state = SessionState.FAILED
-            tx._failure = error
-            raise error
+    def _vanished(self) -> TransactionAborted:
+        """The transaction ended although the statement succeeded (SQLite rolls back
+        silently in some conflict and trigger paths): what follows would autocommit."""
+        error = TransactionAborted(
+            "the transaction ended inside the block (the database rolled it back or a "
+            "statement ended it); the block's work is not kept")
+        tx = self._tx
+        assert tx is not None
+        tx._state = SessionState.FAILED
+        tx._failure = error
+        return error
 
     # -- queries -------------------------------------------------------------------------
     async def execute(self, sql: str, params: Params = None) -> int:
@@ -383,13 +386,11 @@ class Transaction(Session):
     def __init__(self, pool: Pool, holder: Holder, *, readonly: bool) -> None:
         super().__init__(pool, holder)
         self._readonly = readonly
+        self._tx = self
 
     @property
     def readonly(self) -> bool:
         return self._readonly
-
-    def _governing(self) -> Transaction | None:
-        return self
 
     def transaction(self) -> SavepointBlock:
         """A nested block: rolled back alone if it raises, kept if the outer commits."""
@@ -455,16 +456,7 @@ class SavepointBlock:
 class Connection(Session):
     """A pooled connection in autocommit mode: each statement commits on its own."""
 
-    __slots__ = ("_active",)
-
-    def __init__(self, pool: Pool, holder: Holder) -> None:
-        super().__init__(pool, holder)
-        self._active: Transaction | None = None  # the open conn.transaction() block's
-
-    def _governing(self) -> Transaction | None:
-        # Statements sent through the connection while its transaction block is open
-        # run inside that transaction and follow its rules.
-        return self._active
+    __slots__ = ()
 
     def transaction(self, *, readonly: bool = False, isolation: str | None = None) -> ConnectionTransactionBlock:
         """A transaction on this connection (it stays held when the block ends).
@@ -493,7 +485,7 @@ class ConnectionTransactionBlock:
 
     async def __aenter__(self) -> Transaction:
         conn = self._conn
-        outer = conn._active
+        outer = conn._tx
         if outer is not None:
             if self._isolation is not None or self._readonly != outer._readonly:
                 raise InterfaceError("a nested conn.transaction() is a savepoint of the open one: it cannot "
@@ -507,7 +499,7 @@ class ConnectionTransactionBlock:
         readonly = self._readonly
         driver = conn._conn
         await conn._control(lambda: driver.begin(readonly, isolation))
-        self._tx = conn._active = Transaction(conn._pool, conn._holder, readonly=readonly)
+        self._tx = conn._tx = Transaction(conn._pool, conn._holder, readonly=readonly)
         return self._tx
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
@@ -520,7 +512,7 @@ class ConnectionTransactionBlock:
         try:
             await end_transaction(tx, clean_exit=et is None)
         finally:
-            self._conn._active = None
+            self._conn._tx = None
 
 
 async def end_transaction(tx: Transaction, *, clean_exit: bool) -> None:
