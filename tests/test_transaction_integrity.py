@@ -10,6 +10,7 @@ everything rolls back), and a savepoint is how code carries on after an error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 
@@ -58,10 +59,8 @@ async def test_caught_error_with_nothing_after_it_still_raises(items: rawdb.Pool
     with pytest.raises(rawdb.TransactionAborted):
         async with items.transaction() as tx:
             await tx.execute("INSERT INTO items (id, note) VALUES (2, 'kept?')")
-            try:
+            with contextlib.suppress(rawdb.UniqueViolation):
                 await tx.execute("INSERT INTO items (id, note) VALUES (1, 'duplicate')")
-            except rawdb.UniqueViolation:
-                pass
     assert await stored(items) == [1]
     # the connection serves the next transaction normally
     async with items.transaction() as tx:
@@ -158,10 +157,8 @@ async def test_caught_deadlock_then_more_statements_commits_nothing(items: rawdb
                     await tx.execute("UPDATE items SET note = :n WHERE id = :id", {"n": name, "id": second})
                 except rawdb.DeadlockError:
                     # the victim shrugs and goes on writing
-                    try:
+                    with contextlib.suppress(rawdb.TransactionAborted):
                         await tx.execute(f"INSERT INTO items (id, note) VALUES ({first + 2}, 'after deadlock')")
-                    except rawdb.TransactionAborted:
-                        pass
             outcomes[name] = None
         except BaseException as exc:
             outcomes[name] = exc

@@ -10,6 +10,7 @@ app's own connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -99,10 +100,10 @@ def build_app(isolated: IsolatedDatabase, verify: Pool, probe: Probe | None = No
     @app.post("/items/{name}/caught")
     async def create_catching_an_error(name: str, tx: rawdb.fastapi.TransactionDep) -> dict[str, str]:
         await insert(tx, name)
-        try:
-            await insert(tx, name)  # duplicate, outside a savepoint: the transaction fails
-        except rawdb.UniqueViolation:
-            pass  # the classic mistake: carry on as if the first insert were kept
+        # The classic mistake: a duplicate outside a savepoint, caught, and carrying
+        # on as if the first insert were kept.
+        with contextlib.suppress(rawdb.UniqueViolation):
+            await insert(tx, name)
         return {"name": name}
 
     @app.get("/items/{name}")
