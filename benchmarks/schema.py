@@ -1,6 +1,7 @@
-"""The schema under test: rawdb's migration scripts, applied to the bench database.
+"""The schema under test: rawdb's bundled migration scripts, applied to the bench database.
 
-When `Pool.migrate` is available (the migration runner) it is used; until then the
+When `Pool.migrate` is available (the migration runner) it applies them, named
+explicitly as ``rawdb.store.MIGRATIONS`` (the bundled application schema); until then the
 scripts in ``sql/migrations/<dialect>/`` run in version order through a bare
 connection: SQLite with ``executescript``, PostgreSQL as one simple-query message
 per file, MySQL statement by statement.
@@ -22,7 +23,7 @@ def migration_scripts(dialect: str) -> list[Path]:
 
 def migrator_available() -> bool:
     try:
-        from rawdb.migrations import migrate_pool  # noqa: F401
+        from rawdb.migrations import STORE_MIGRATIONS, migrate_pool  # noqa: F401
     except ImportError:
         return False
     return True
@@ -31,9 +32,11 @@ def migrator_available() -> bool:
 async def create_schema(target: Target, admin: Admin) -> str:
     """Bring the bench database to the latest version; returns how it was done."""
     if migrator_available():
+        from rawdb.migrations import STORE_MIGRATIONS
+
         async with await rawdb.create_pool(target.url()) as pool:
-            await pool.migrate()
-        return "pool.migrate()"
+            await pool.migrate(STORE_MIGRATIONS)
+        return "pool.migrate(rawdb.store.MIGRATIONS)"
     scripts = migration_scripts(target.dialect)
     if not scripts:
         raise SystemExit(f"no migration scripts under {SQL_ROOT / target.dialect}")

@@ -8,7 +8,11 @@ error (no traceback), 2 on a usage error. ``status`` also exits 1 when
 deployment.
 
 The database URL comes from ``--url``, else ``$RAWDB_URL``, else
-``sqlite:///rawdb.db`` in the working directory (DECISIONS: URLs).
+``sqlite:///rawdb.db`` in the working directory. The scripts are always named:
+``--dir DIR`` for an application's own folder, ``--store`` for rawdb's bundled
+application schema; a command given neither is a usage error, because a default
+folder would give any database the bundled nine tables (or "repair" an
+application's history with them).
 """
 
 from __future__ import annotations
@@ -26,22 +30,35 @@ if TYPE_CHECKING:
     from rawdb.migrations import Migrator, ProgressEvent
 
 
+_MIGRATION_COMMANDS = frozenset({"migrate", "status", "repair", "baseline"})
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rawdb",
         description="Apply and inspect rawdb's ordered SQL migrations.",
-        epilog="The URL defaults to $RAWDB_URL, else sqlite:///rawdb.db in the current directory.",
+        epilog=(
+            "Every command names its scripts: --dir DIR (your application's folder) or --store "
+            "(rawdb's bundled application schema). The URL defaults to $RAWDB_URL, else "
+            "sqlite:///rawdb.db in the current directory."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--url", help="database URL (default: $RAWDB_URL or sqlite:///rawdb.db)")
-        sub.add_argument(
+        scripts = sub.add_mutually_exclusive_group()
+        scripts.add_argument(
             "--dir",
             dest="directory",
             metavar="DIR",
-            help="folder of vNNN_description.sql scripts (default: rawdb's packaged scripts for the URL's dialect)",
+            help="your application's folder of vNNN_description.sql scripts",
+        )
+        scripts.add_argument(
+            "--store",
+            action="store_true",
+            help="rawdb's bundled application schema (the nine tables of rawdb.store)",
         )
         sub.add_argument(
             "--lock-timeout",
@@ -94,7 +111,7 @@ class _ProgressPrinter:
 
 async def _run(args: argparse.Namespace, out: TextIO) -> int:
     import rawdb
-    from rawdb.migrations import Migrator
+    from rawdb.migrations import STORE_MIGRATIONS, Migrator
 
     if args.command == "reencrypt":
         return await _reencrypt(args, out)
@@ -102,7 +119,8 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     pool = await rawdb.create_pool(url, min_size=1, max_size=2)
     try:
         progress = _ProgressPrinter(out)
-        migrator = Migrator(pool, args.directory, lock_timeout=args.lock_timeout, progress=progress)
+        source = STORE_MIGRATIONS if args.store else args.directory
+        migrator = Migrator(pool, source, lock_timeout=args.lock_timeout, progress=progress)
         where = pool.dialect.describe()
         if args.command == "migrate":
             return await _migrate(migrator, args, where, out, progress)
@@ -319,7 +337,13 @@ def _per_table(llm_profiles: int, voice_profiles: int, credentials: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rawdb`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command in _MIGRATION_COMMANDS and args.directory is None and not args.store:
+        parser.error(
+            f"{args.command}: name the migration scripts: --dir DIR (your application's folder) "
+            "or --store (rawdb's bundled application schema)"
+        )
     try:
         return asyncio.run(_run(args, sys.stdout))
     except RawDBError as exc:

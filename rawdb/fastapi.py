@@ -3,7 +3,7 @@
     import rawdb.fastapi
     from rawdb import Pool, Transaction
 
-    app = FastAPI(lifespan=rawdb.fastapi.lifespan())          # $RAWDB_URL or sqlite:///rawdb.db
+    app = FastAPI(lifespan=rawdb.fastapi.lifespan(directory="migrations"))  # $RAWDB_URL or sqlite:///rawdb.db
 
     @app.post("/tasks")
     async def submit(body: NewTask, background: BackgroundTasks,
@@ -16,7 +16,8 @@
 Why it is shaped like this (the system rawdb replaces got each of these wrong):
 
 - **The pool belongs to the application**, not to a module global: `lifespan` opens it
-  at start-up (applying migrations unless told not to), keeps it on
+  at start-up (applying the migrations of the folder it is given, unless told not to),
+  keeps it on
   ``app.state.rawdb_pool`` and closes it at shutdown. Two apps in one process (tests)
   never share or leak a pool.
 - **COMMIT happens before the response starts.** Since FastAPI 0.118 the code after
@@ -56,6 +57,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 import rawdb
 from rawdb.config import default_url
 from rawdb.errors import ConfigError, InterfaceError
+from rawdb.migrations.discovery import MigrationSource
 from rawdb.pool import Pool
 from rawdb.session import Session, Transaction
 
@@ -108,6 +110,7 @@ _NO_POOL = (
 def lifespan(
     url: str | None = None,
     *,
+    directory: MigrationSource | None = None,
     migrate: bool = True,
     close_timeout: float = 10.0,
     **pool_options: Any,
@@ -121,12 +124,22 @@ def lifespan(
     ``url`` defaults to ``$RAWDB_URL``, else ``sqlite:///rawdb.db``; it is read at
     start-up, not when this is called, so the environment of the running process
     counts. ``pool_options`` go to `rawdb.create_pool`. With ``migrate=True`` the
-    packaged migrations are applied before the application takes requests: an
-    application must not serve against a schema it does not understand, and a failed
-    migration stops the start-up loudly (the pool is closed again). ``close_timeout``
-    is how long shutdown waits for connections still in use (a background job
-    finishing) before closing them.
+    scripts of ``directory`` (the application's migrations folder, or
+    ``rawdb.store.MIGRATIONS`` for rawdb's bundled application schema) are applied
+    before the application takes requests: an application must not serve against a
+    schema it does not understand, and a failed migration stops the start-up loudly
+    (the pool is closed again). ``directory`` has no default: without it (and without
+    ``migrate=False``) this raises `ConfigError` at once, rather than give the database
+    a schema nobody chose. ``close_timeout`` is how long shutdown waits for
+    connections still in use (a background job finishing) before closing them.
     """
+    if migrate and directory is None:
+        raise ConfigError(
+            "rawdb.fastapi.lifespan() applies migrations at start-up, so it needs to know "
+            "which: pass directory='path/to/migrations' (your application's scripts) or "
+            "directory=rawdb.store.MIGRATIONS (rawdb's bundled application schema), or "
+            "migrate=False to open the pool without migrating"
+        )
 
     @contextlib.asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[None]:
@@ -138,7 +151,7 @@ def lifespan(
         db_pool = await rawdb.create_pool(url or default_url(), **pool_options)
         try:
             if migrate:
-                report = await db_pool.migrate()
+                report = await db_pool.migrate(directory)
                 log.info("rawdb: migrations: %s", report)
             setattr(app.state, STATE_ATTR, db_pool)
             log.info("rawdb: %r started", db_pool)

@@ -40,7 +40,7 @@ from rawdb.errors import ConfigError, ConnectionLost, InterfaceError, PoolClosed
 from rawdb.session import Connection, SavepointBlock, Transaction, close_abandoned_stream, finish_transaction
 
 if TYPE_CHECKING:
-    from rawdb.migrations import MigrationReport
+    from rawdb.migrations import MigrationReport, MigrationSource
 
 log = logging.getLogger("rawdb.pool")
 
@@ -298,16 +298,31 @@ class Pool:
                 raw.terminate()
                 raise
 
-    async def migrate(self, target: int | None = None, *, dry_run: bool = False) -> MigrationReport:
-        """Apply the packaged migrations for this dialect (see `rawdb.Migrator`)."""
+    async def migrate(
+        self,
+        directory: MigrationSource | None = None,
+        *,
+        target: int | None = None,
+        dry_run: bool = False,
+        lock_timeout: float | None = None,
+    ) -> MigrationReport:
+        """Apply the scripts of ``directory`` up to ``target`` (see `rawdb.Migrator`).
+
+        ``directory`` is the application's folder of ``vNNN_*.sql`` scripts, or
+        ``rawdb.store.MIGRATIONS`` for rawdb's bundled application schema. There is
+        no default (`ConfigError`): no database gets a schema by accident.
+        """
+        # Imported here: a process that only runs queries never loads the migrator.
         from rawdb.migrations import migrate_pool
 
-        return await migrate_pool(self, target, dry_run=dry_run)
+        return await migrate_pool(self, directory, target=target, dry_run=dry_run, lock_timeout=lock_timeout)
 
-    async def schema_version(self) -> int:
+    async def schema_version(self, directory: MigrationSource | None = None) -> int:
+        """The recorded schema version; with ``directory``, also checks that the
+        history belongs to that folder (`rawdb.migrations.ForeignHistory`)."""
         from rawdb.migrations import schema_version
 
-        return await schema_version(self)
+        return await schema_version(self, directory)
 
     def stats(self) -> PoolStats:
         slots = self._slots.values()

@@ -1,12 +1,21 @@
-"""Ordered, checksummed, locked SQL migrations per dialect (``sql/migrations/<dialect>``).
+"""Ordered, checksummed, locked SQL migrations from a folder of ``vNNN_*.sql`` scripts.
 
-Public entry points: `Migrator` (status, plan, apply, repair, baseline), and the
-two functions the pool delegates to: `migrate_pool` (``pool.migrate()``) and
-`schema_version` (``pool.schema_version()``). Reports are msgspec Structs.
+The folder is always named: the application's own, or `STORE_MIGRATIONS`
+(``rawdb.store.MIGRATIONS``) for rawdb's bundled application schema. Public
+entry points: `Migrator` (status, plan, apply, repair, baseline), and the two
+functions the pool delegates to: `migrate_pool` (``pool.migrate(directory)``)
+and `schema_version` (``pool.schema_version()``). Reports are msgspec Structs.
 """
 
-from rawdb.migrations.discovery import Script, default_directory, discover
-from rawdb.migrations.errors import MigrationScriptError, UnrecognisedState
+from rawdb.migrations.discovery import (
+    STORE_MIGRATIONS,
+    BundledSchema,
+    MigrationSource,
+    Script,
+    bundled_directory,
+    discover,
+)
+from rawdb.migrations.errors import ForeignHistory, MigrationScriptError, UnrecognisedState
 from rawdb.migrations.migrator import Migrator, migrate_pool, schema_version
 from rawdb.migrations.report import (
     AppliedScript,
@@ -22,11 +31,15 @@ from rawdb.migrations.report import (
 from rawdb.migrations.splitter import SplitError, Statement, split_statements
 
 __all__ = [
+    "STORE_MIGRATIONS",
     "AppliedScript",
     "BaselineReport",
+    "BundledSchema",
     "DirtyState",
+    "ForeignHistory",
     "MigrationReport",
     "MigrationScriptError",
+    "MigrationSource",
     "Migrator",
     "PlannedScript",
     "ProgressEvent",
@@ -37,7 +50,7 @@ __all__ = [
     "Statement",
     "StatusReport",
     "UnrecognisedState",
-    "default_directory",
+    "bundled_directory",
     "discover",
     "migrate_pool",
     "schema_version",

@@ -24,6 +24,7 @@ import msgspec
 from rawdb.errors import ConnectionLost, MigrationError, MigrationLocked, RawDBError
 from rawdb.migrations.discovery import Script
 from rawdb.migrations.errors import MigrationScriptError
+from rawdb.migrations.ownership import OWNER_METHOD, OWNER_VERSION, Owner
 from rawdb.migrations.report import DirtyState
 from rawdb.migrations.splitter import Statement
 
@@ -44,6 +45,9 @@ _HISTORY_COLUMNS = (
 
 class HistoryRow(msgspec.Struct, frozen=True):
     """One row of ``rawdb_schema_history``: one per version ever started.
+
+    The row with version 0 (``method`` "owner") is no script: it names the
+    scripts folder the history belongs to (`rawdb.migrations.ownership`).
 
     ``success`` true: applied (``method`` "migrate" or "baseline"). ``success``
     false: a tracked script stopped part-way after ``statements_done``
@@ -80,7 +84,10 @@ class DbState(msgspec.Struct, frozen=True):
 
     version: int
     history: dict[int, HistoryRow]
+    """The scripts' rows (version >= 1)."""
     has_history: bool
+    owner: Owner | None = None
+    """The folder that wrote the history, from its version-0 row (None: not recorded)."""
 
     @property
     def partial(self) -> HistoryRow | None:
@@ -116,6 +123,9 @@ class Backend:
         self.conn = conn
         self.lock_timeout = lock_timeout
         self.busy_timeout = busy_timeout
+        self.pending_owner: Owner | None = None
+        """Set when the history names no owner yet: `record` writes it with the next row,
+        in the same transaction, so a run that applies nothing claims nothing."""
 
     # -- locking -------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -158,7 +168,9 @@ class Backend:
         has_history = await self.history_exists()
         version = await self.read_version()
         history = await self.read_history() if has_history else {}
-        return DbState(version=version, history=history, has_history=has_history)
+        owner_row = history.pop(OWNER_VERSION, None)
+        owner = Owner(name=owner_row.name, checksum=owner_row.checksum) if owner_row is not None else None
+        return DbState(version=version, history=history, has_history=has_history, owner=owner)
 
     async def ensure_history(self) -> None:
         await self.conn.execute_verbatim(self.history_ddl)
@@ -193,14 +205,50 @@ class Backend:
         error: str | None = None,
         method: str = "migrate",
     ) -> None:
-        await session.execute(f"DELETE FROM {HISTORY_TABLE} WHERE version = :version", {"version": script.version})
+        if self.pending_owner is not None:
+            owner, self.pending_owner = self.pending_owner, None
+            await self.write_owner(session, owner)
+        await self._write_row(
+            session,
+            script.version,
+            script.name,
+            script.checksum,
+            success=success,
+            duration_ms=duration_ms,
+            statements_done=statements_done,
+            progress=progress,
+            dirty=dirty,
+            error=error,
+            method=method,
+        )
+
+    async def write_owner(self, session: Session, owner: Owner) -> None:
+        """Record which folder the history belongs to (the version-0 row)."""
+        await self._write_row(session, OWNER_VERSION, owner.name, owner.checksum, success=True, method=OWNER_METHOD)
+
+    async def _write_row(
+        self,
+        session: Session,
+        version: int,
+        name: str,
+        checksum: str,
+        *,
+        success: bool,
+        method: str,
+        duration_ms: float = 0.0,
+        statements_done: int = 0,
+        progress: str | None = None,
+        dirty: bool = False,
+        error: str | None = None,
+    ) -> None:
+        await session.execute(f"DELETE FROM {HISTORY_TABLE} WHERE version = :version", {"version": version})
         await session.execute(
             f"INSERT INTO {HISTORY_TABLE} ({_HISTORY_COLUMNS}) VALUES (:version, :name, :checksum, "
             ":applied_at, :duration_ms, :success, :done, :progress, :dirty, :error, :method)",
             {
-                "version": script.version,
-                "name": script.name,
-                "checksum": script.checksum,
+                "version": version,
+                "name": name,
+                "checksum": checksum,
                 "applied_at": now_utc(),
                 "duration_ms": round(duration_ms, 3),
                 "success": success,

@@ -8,12 +8,15 @@ an operator fixes the folder once instead of once per error.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from pathlib import Path
+from typing import Final, TypeAlias
 
 import msgspec
 
-from rawdb.errors import MigrationError
+from rawdb.errors import ConfigError, MigrationError
 from rawdb.migrations.checksum import checksum, normalize
 from rawdb.migrations.splitter import SplitError, Statement, split_statements
 
@@ -45,7 +48,7 @@ class Script(msgspec.Struct, frozen=True):
             raise MigrationError(f"{self.name}: cannot split into statements: {exc}") from exc
 
 
-def default_directory(dialect: str) -> Path:
+def bundled_directory(dialect: str) -> Path:
     """The packaged ``sql/migrations/<dialect>`` folder (checkout or installed wheel)."""
     try:
         from rawdb.queries import sql_root  # type: ignore[import-not-found,unused-ignore]
@@ -54,6 +57,61 @@ def default_directory(dialect: str) -> Path:
     else:
         root = Path(sql_root())
     return root / "migrations" / dialect
+
+
+class BundledSchema:
+    """rawdb's bundled application schema: the nine tables `rawdb.store` works on.
+
+    Its scripts ship inside the package, one folder per dialect, so it is named by
+    this value rather than by a path: ``pool.migrate(rawdb.store.MIGRATIONS)``,
+    ``rawdb migrate --store``. It is never used unless named: a database that holds
+    an application's own schema must not receive these nine tables by accident.
+    """
+
+    __slots__ = ()
+
+    def directory(self, dialect: str) -> Path:
+        return bundled_directory(dialect)
+
+    def __repr__(self) -> str:
+        return "rawdb.store.MIGRATIONS"
+
+
+STORE_MIGRATIONS: Final = BundledSchema()
+"""The one `BundledSchema` value; re-exported as ``rawdb.store.MIGRATIONS``."""
+
+MigrationSource: TypeAlias = str | os.PathLike[str] | BundledSchema
+"""Where a migration run takes its scripts from: a folder, or `STORE_MIGRATIONS`."""
+
+NO_SOURCE = (
+    "no migration scripts named: pass your application's folder of vNNN_description.sql "
+    "scripts (directory='path/to/migrations'; CLI: --dir DIR), or choose rawdb's bundled "
+    "application schema (the nine tables of rawdb.store) explicitly with "
+    "directory=rawdb.store.MIGRATIONS (CLI: --store). There is no default, so that no "
+    "database is given a schema it was not meant to have."
+)
+
+
+def resolve_directory(source: MigrationSource | None, dialect: str) -> Path:
+    """The folder ``source`` names for ``dialect``; `ConfigError` when nothing is named."""
+    if source is None:
+        raise ConfigError(NO_SOURCE)
+    if isinstance(source, BundledSchema):
+        return source.directory(dialect)
+    if isinstance(source, (str, os.PathLike)) and str(source):
+        return Path(source)
+    raise ConfigError(
+        f"directory must be a folder path or rawdb.store.MIGRATIONS, got {source!r}. {NO_SOURCE}"
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def bundled_checksums(dialect: str) -> dict[int, str]:
+    """Version -> checksum of the bundled schema's scripts for ``dialect`` (read once)."""
+    folder = bundled_directory(dialect)
+    if not folder.is_dir():
+        return {}
+    return {script.version: script.checksum for script in discover(folder)}
 
 
 def _sql_root_fallback() -> Path:

@@ -7,7 +7,7 @@ act on the failing file and statement without parsing text.
 
 from __future__ import annotations
 
-from rawdb.errors import MigrationError
+from rawdb.errors import MigrationDrift, MigrationError
 
 
 class MigrationScriptError(MigrationError):
@@ -47,3 +47,19 @@ class UnrecognisedState(MigrationError):
         super().__init__(message)
         self.state = state
         self.suggested_baseline = suggested_baseline
+
+
+class ForeignHistory(MigrationDrift):
+    """The database's migration history belongs to another scripts folder.
+
+    A `MigrationDrift`: none of the scripts the history records as applied is in
+    the folder as it was applied, which is also what editing every one of them
+    would look like; the message names both readings. ``recorded`` and
+    ``given`` are the checksums of the two folders' first scripts, which
+    identify them (``None``: not known / no scripts).
+    """
+
+    def __init__(self, message: str, *, recorded: str | None, given: str | None) -> None:
+        super().__init__(message)
+        self.recorded = recorded
+        self.given = given

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING
 
 from rawdb.errors import DirtyDatabase, MigrationDrift, MigrationError
 from rawdb.migrations.base import HISTORY_TABLE, Backend, DbState, HistoryRow, progress_checksum
-from rawdb.migrations.discovery import Script, default_directory, discover
+from rawdb.migrations.discovery import MigrationSource, Script, discover, resolve_directory
+from rawdb.migrations.errors import ForeignHistory
 from rawdb.migrations.legacy import conflicts, created_objects, unrecognised_state
+from rawdb.migrations.ownership import Owner, folder_owner, ownership_error
 from rawdb.migrations.report import (
     AppliedScript,
     BaselineReport,
@@ -90,8 +92,11 @@ def parse_accept(accept: int | str | Iterable[int | str] | None) -> list[int]:
 class Migrator:
     """Ordered SQL migrations for one pool.
 
-    ``directory`` defaults to rawdb's packaged ``sql/migrations/<dialect>``;
-    pass another folder for an application's own scripts. ``lock_timeout``
+    ``directory`` is the application's folder of ``vNNN_description.sql``
+    scripts, or ``rawdb.store.MIGRATIONS`` for rawdb's bundled application
+    schema (``sql/migrations/<dialect>`` in the package). It must be named:
+    without it `ConfigError` says how. The history a folder writes belongs to
+    it; other folders' scripts are refused (`ForeignHistory`). ``lock_timeout``
     (seconds) bounds the wait for another migrator (`MigrationLocked`).
     ``progress`` is called before and after each script (the CLI prints it).
     """
@@ -99,14 +104,15 @@ class Migrator:
     def __init__(
         self,
         pool: Pool,
-        directory: str | Path | None = None,
+        directory: MigrationSource | None = None,
         *,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         progress: Progress | None = None,
     ) -> None:
         self.pool = pool
         self.dialect = pool.dialect.name
-        self.directory = Path(directory) if directory is not None else default_directory(self.dialect)
+        self.source = directory
+        self.directory = resolve_directory(directory, self.dialect)
         self.lock_timeout = lock_timeout
         self.progress = progress
 
@@ -130,10 +136,59 @@ class Migrator:
         if self.progress is not None:
             self.progress(event)
 
+    def _foreign(
+        self,
+        state: DbState,
+        scripts: Sequence[Script],
+        statements: dict[int, list[Statement]],
+        *,
+        adopting: bool = False,
+    ) -> ForeignHistory | None:
+        """Why this folder may not act on the database's history (None: it may)."""
+        by_version = {s.version: s for s in scripts}
+        applied: list[tuple[int, str, str]] = []
+        matched = False
+        for row in state.history.values():
+            if not row.success and row.statements_done == 0:
+                continue  # nothing of it ran: it proves no ownership either way
+            applied.append((row.version, row.name, row.checksum))
+            script = by_version.get(row.version)
+            if script is None:
+                continue
+            if script.checksum == row.checksum:
+                matched = True
+            elif not row.success:
+                done = statements[script.version][: row.statements_done]
+                matched = matched or (
+                    len(done) == row.statements_done and progress_checksum(done) == row.progress_checksum
+                )
+        return ownership_error(
+            recorded=state.owner,
+            applied=applied,
+            matched=matched,
+            user_version_only=state.version if self.dialect == "sqlite" and not state.has_history else 0,
+            scripts=scripts,
+            directory=self.directory,
+            dialect=self.dialect,
+            adopting=adopting,
+        )
+
+    @staticmethod
+    def _owner_to_record(state: DbState, scripts: Sequence[Script]) -> Owner | None:
+        """The owner row to write with the next history row: when none is recorded, or
+        when the owner's own first script was legitimately changed (see `_foreign`)."""
+        mine = folder_owner(scripts)
+        if mine is None or (state.owner is not None and state.owner.checksum == mine.checksum):
+            return None
+        return mine
+
     def _refusals(
         self, state: DbState, scripts: Sequence[Script], statements: dict[int, list[Statement]]
     ) -> list[MigrationError]:
         """Everything that makes ``migrate`` refuse, in the order it is reported."""
+        foreign = self._foreign(state, scripts, statements)
+        if foreign is not None:
+            return [foreign]  # drift, dirt and versions mean nothing against another folder
         errors: list[MigrationError] = []
         by_version = {s.version: s for s in scripts}
         latest = scripts[-1] if scripts else None
@@ -297,8 +352,11 @@ class Migrator:
 
     # -- public API ------------------------------------------------------------------
     async def version(self) -> int:
-        """The current schema version (SQLite ``user_version``); read errors propagate."""
-        return await schema_version(self.pool)
+        """The current schema version (SQLite ``user_version``); read errors propagate.
+
+        `ForeignHistory` if the history belongs to another folder.
+        """
+        return await schema_version(self.pool, self.source)
 
     async def plan(self, target: int | None = None) -> MigrationReport:
         """What `apply` would do, without writing anything (a dry run)."""
@@ -333,6 +391,7 @@ class Migrator:
                         refusals = self._refusals(state, scripts, statements)
                         if refusals:
                             raise refusals[0]
+                        backend.pending_owner = self._owner_to_record(state, scripts)
                         if target_version < state.version:
                             raise MigrationError(
                                 f"target version {target_version} is below the current version "
@@ -502,7 +561,7 @@ class Migrator:
         ``accept`` names applied scripts whose changed file is intentional: the
         recorded checksum is replaced by the file's. Nothing else is touched.
         """
-        scripts, _ = self.scripts()
+        scripts, statements = self.scripts()
         by_version = {s.version: s for s in scripts}
         versions = parse_accept(accept)
         deadline = self._deadline()
@@ -511,6 +570,9 @@ class Migrator:
             backend = self._backend(conn)
             async with backend.session_lock(deadline), backend.snapshot(deadline, write=True):
                 state = await backend.read_state()
+                foreign = self._foreign(state, scripts, statements)
+                if foreign is not None:
+                    raise foreign
                 for version in versions:
                     row = state.history.get(version)
                     script = by_version.get(version)
@@ -541,6 +603,9 @@ class Migrator:
                             row.duration_ms,
                         )
                     )
+                owner = self._owner_to_record(state, scripts) if accepted else None
+                if owner is not None:
+                    await backend.write_owner(conn, owner)
                 cleared = None
                 partial = state.partial
                 if partial is not None and partial.dirty:
@@ -578,6 +643,9 @@ class Migrator:
                         raise DirtyDatabase(
                             f"cannot baseline: {partial.dirty_state().describe()}; finish or repair that first"
                         )
+                    foreign = self._foreign(state, scripts, statements, adopting=True)
+                    if foreign is not None:
+                        raise foreign
                     if state.version > version:
                         raise MigrationError(
                             f"cannot baseline to {version}: the database is already at version {state.version}"
@@ -591,6 +659,7 @@ class Migrator:
                             f"has: {'; '.join(blocking)}. Nothing was recorded."
                         )
                     await backend.ensure_history_in_snapshot()
+                    backend.pending_owner = self._owner_to_record(state, scripts)
                     for script in scripts[:version]:
                         if script.version in state.history:
                             continue
@@ -612,19 +681,37 @@ class Migrator:
         return BaselineReport(before=state.version, version=version, differences=differences)
 
 
-async def schema_version(pool: Pool) -> int:
-    """The pool's current schema version; errors reading it propagate (QUERIES M4)."""
+async def schema_version(pool: Pool, directory: MigrationSource | None = None) -> int:
+    """``pool.schema_version()``: the recorded schema version; errors reading it propagate
+    (an unreadable file is an error, never "version 0").
+
+    With ``directory``, also checks that the history belongs to that folder
+    (`ForeignHistory` otherwise): a health check that the version means what
+    the application's scripts say it means.
+    """
+    if directory is None:
+        async with pool.connection() as conn:
+            backend = make_backend(conn, lock_timeout=DEFAULT_LOCK_TIMEOUT)
+            return await backend.read_version()
+    migrator = Migrator(pool, directory)
+    scripts, statements = migrator.scripts()
     async with pool.connection() as conn:
         backend = make_backend(conn, lock_timeout=DEFAULT_LOCK_TIMEOUT)
-        return await backend.read_version()
+        state = await backend.read_state()
+    foreign = migrator._foreign(state, scripts, statements)
+    if foreign is not None:
+        raise foreign
+    return state.version
 
 
 async def migrate_pool(
     pool: Pool,
-    target: int | None = None,
+    directory: MigrationSource | None = None,
     *,
+    target: int | None = None,
     dry_run: bool = False,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: float | None = None,
 ) -> MigrationReport:
-    """``pool.migrate()``: the packaged scripts for the pool's dialect."""
-    return await Migrator(pool, lock_timeout=lock_timeout).apply(target, dry_run=dry_run)
+    """``pool.migrate(directory)``: apply the scripts of ``directory`` (see `Migrator`)."""
+    timeout = DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+    return await Migrator(pool, directory, lock_timeout=timeout).apply(target, dry_run=dry_run)

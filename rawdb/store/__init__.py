@@ -1,6 +1,8 @@
 """The application data layer: nine tables as typed functions over named SQL queries.
 
 ``from rawdb import store`` then ``await store.tasks.save_task(tx, ...)``.
+The tables come from rawdb's bundled migration scripts, applied by naming them:
+``await pool.migrate(store.MIGRATIONS)`` (CLI: ``rawdb migrate --store``).
 Every operation takes a transaction first and never commits; input is checked
 before any SQL runs (``rawdb.ValidationError`` / ``rawdb.DataError``); rows come
 back as the Structs of ``rawdb.store.models``. QUERIES.md is the specification.
@@ -8,6 +10,7 @@ back as the Structs of ``rawdb.store.models``. QUERIES.md is the specification.
 
 from __future__ import annotations
 
+from rawdb.migrations.discovery import STORE_MIGRATIONS as MIGRATIONS
 from rawdb.store import (
     composio_toolkits,
     credentials,
@@ -24,6 +27,7 @@ from rawdb.store import (
 from rawdb.store._common import check_queries
 
 __all__ = [
+    "MIGRATIONS",
     "check_queries",
     "composio_toolkits",
     "credentials",

@@ -28,7 +28,7 @@ from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException
 from pydantic import BaseModel
 
 import rawdb.fastapi
-from rawdb import Pool, Transaction
+from rawdb import Pool, Transaction, store
 from rawdb.store import tasks as task_store
 from rawdb.store.models import Task
 
@@ -72,10 +72,13 @@ async def run_task(pool: Pool, task_id: str, work: Work) -> None:
 def create_app(
     url: str | None = None, *, migrate: bool = True, work: Work = echo_work, **pool_options: Any
 ) -> FastAPI:
-    """The application; ``url`` defaults to ``$RAWDB_URL``, else ``sqlite:///rawdb.db``."""
+    """The application; ``url`` defaults to ``$RAWDB_URL``, else ``sqlite:///rawdb.db``.
+
+    Its tables are rawdb's bundled application schema, named as the migrations to apply.
+    """
     app = FastAPI(
         title="rawdb example: tasks",
-        lifespan=rawdb.fastapi.lifespan(url, migrate=migrate, **pool_options),
+        lifespan=rawdb.fastapi.lifespan(url, directory=store.MIGRATIONS, migrate=migrate, **pool_options),
     )
 
     @app.post("/tasks", status_code=202)

@@ -14,7 +14,7 @@ from fastapi_support import client_for, lifespan_args, lifespan_of, serving
 
 import rawdb
 import rawdb.fastapi
-from rawdb import Pool, Transaction
+from rawdb import Pool, Transaction, store
 from tests.conftest import IsolatedDatabase
 
 
@@ -97,7 +97,8 @@ async def test_url_defaults_to_rawdb_db_in_the_working_directory(
 async def test_migrations_run_before_the_app_serves(isolated: IsolatedDatabase,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bool] = []
-    app = add_routes(FastAPI(lifespan=rawdb.fastapi.lifespan(**lifespan_args(isolated))))
+    app = add_routes(FastAPI(lifespan=rawdb.fastapi.lifespan(
+        **lifespan_args(isolated, directory=store.MIGRATIONS))))
 
     async def fake_migrate(self: Pool, *args: Any, **kwargs: Any) -> str:
         calls.append(hasattr(app.state, rawdb.fastapi.STATE_ATTR))
@@ -118,7 +119,8 @@ async def test_a_failed_migration_stops_start_up_and_closes_the_pool(
         raise rawdb.MigrationError("v003 failed: boom")
 
     monkeypatch.setattr(Pool, "migrate", failing_migrate)
-    app = add_routes(FastAPI(lifespan=rawdb.fastapi.lifespan(**lifespan_args(isolated))))
+    app = add_routes(FastAPI(lifespan=rawdb.fastapi.lifespan(
+        **lifespan_args(isolated, directory=store.MIGRATIONS))))
     with pytest.raises(RuntimeError, match="v003 failed: boom"):
         async with lifespan_of(app):
             pass
@@ -177,10 +179,43 @@ async def test_an_application_can_hand_in_its_own_pool(pool: Pool) -> None:
         rawdb.fastapi.get_pool(app)
 
 
-async def test_the_real_migrations_run_at_start_up(isolated: IsolatedDatabase) -> None:
-    app = add_routes(FastAPI(lifespan=rawdb.fastapi.lifespan(**lifespan_args(isolated))))
+async def test_the_bundled_schema_runs_at_start_up_when_named(isolated: IsolatedDatabase) -> None:
+    app = add_routes(FastAPI(lifespan=rawdb.fastapi.lifespan(
+        **lifespan_args(isolated, directory=store.MIGRATIONS))))
     async with serving(app):
         pool = rawdb.fastapi.get_pool(app)
-        assert await pool.schema_version() >= 9
+        assert await pool.schema_version(store.MIGRATIONS) >= 9
         async with pool.transaction(readonly=True) as tx:
             assert await tx.fetch_val("SELECT COUNT(*) FROM tasks") == 0
+
+
+async def test_the_application_s_own_migrations_run_at_start_up(
+        isolated: IsolatedDatabase, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "v001_notes.sql").write_text(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(100) NOT NULL);\n", encoding="utf-8")
+    (folder / "v002_seed.sql").write_text(
+        "INSERT INTO notes (id, body) VALUES (1, 'first');\n", encoding="utf-8")
+    app = add_routes(FastAPI(lifespan=rawdb.fastapi.lifespan(
+        **lifespan_args(isolated, directory=folder))))
+    async with serving(app):
+        pool = rawdb.fastapi.get_pool(app)
+        assert await pool.schema_version(folder) == 2
+        async with pool.transaction(readonly=True) as tx:
+            assert await tx.fetch_val("SELECT body FROM notes WHERE id = 1") == "first"
+        async with pool.connection() as conn:  # the bundled schema was not applied
+            with pytest.raises(rawdb.QueryError):
+                await conn.fetch_val("SELECT COUNT(*) FROM tasks")
+    # Started again with the bundled schema by mistake: refused, nothing applied.
+    wrong = add_routes(FastAPI(lifespan=rawdb.fastapi.lifespan(
+        **lifespan_args(isolated, directory=store.MIGRATIONS))))
+    with pytest.raises(RuntimeError, match="history was written by the scripts folder whose first script"):
+        async with lifespan_of(wrong):
+            pass
+
+
+def test_migrating_without_naming_the_scripts_is_refused_at_once() -> None:
+    with pytest.raises(rawdb.ConfigError, match=r"directory=rawdb\.store\.MIGRATIONS") as info:
+        rawdb.fastapi.lifespan()
+    assert "directory='path/to/migrations'" in str(info.value) and "migrate=False" in str(info.value)

@@ -63,10 +63,11 @@ async def table_exists(pool: rawdb.Pool, table: str) -> bool:
 
 
 async def history(pool: rawdb.Pool) -> list[Any]:
+    """The scripts' history rows (version 0, the owner row, is left out)."""
     async with pool.connection() as conn:
         return await conn.fetch_all(
             "SELECT version, name, checksum, success, dirty, statements_done, error, method "
-            "FROM rawdb_schema_history ORDER BY version"
+            "FROM rawdb_schema_history WHERE version > 0 ORDER BY version"
         )
 
 

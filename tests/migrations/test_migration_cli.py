@@ -85,12 +85,12 @@ def test_status_drift_and_repair_accept(tmp_path: Path, capsys: pytest.CaptureFi
 def test_baseline_command_on_fallback_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     built = make_fallback_db(tmp_path / "fallback.db")
     db = f"sqlite:///{built.path}"
-    code, _, err = run(capsys, "migrate", "--url", db)
+    code, _, err = run(capsys, "migrate", "--url", db, "--store")
     assert code == 1 and "fallback" in err and "rawdb baseline --to 8" in err
-    code, out, _ = run(capsys, "baseline", "--url", db, "--to", str(LEGACY_MAX_VERSION))
+    code, out, _ = run(capsys, "baseline", "--url", db, "--store", "--to", str(LEGACY_MAX_VERSION))
     assert code == 0 and "recorded version 8 (was 0)" in out and "trigger update_tasks_updated_at" in out
     assert inventory(built.path)["user_version"] == LEGACY_MAX_VERSION
-    assert run(capsys, "migrate", "--url", db)[0] == 0
+    assert run(capsys, "migrate", "--url", db, "--store")[0] == 0
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +106,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bad_url_is_a_readable_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "status", "--url", "oracle://x")
+    code, _, err = run(capsys, "status", "--url", "oracle://x", "--store")
     assert code == 1 and err.startswith("rawdb status: error: unsupported URL scheme")
 
 

@@ -9,7 +9,7 @@ import pytest
 import rawdb
 from rawdb.migrations import discover
 from rawdb.migrations.checksum import checksum, normalize
-from rawdb.migrations.discovery import default_directory
+from rawdb.migrations.discovery import bundled_directory
 from rawdb.migrations.migrator import parse_accept
 
 
@@ -139,8 +139,8 @@ def test_discovered_checksum_same_for_crlf_bom_copy(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
-def test_default_directory_is_the_packaged_one(dialect: str) -> None:
-    folder = default_directory(dialect)
+def test_bundled_directory_is_the_packaged_one(dialect: str) -> None:
+    folder = bundled_directory(dialect)
     assert folder.parts[-2:] == ("migrations", dialect)
     assert discover(folder)[0].name == "v001_initial_schema.sql"
 

@@ -20,7 +20,7 @@ from legacy_db import (
 )
 
 import rawdb
-from rawdb.migrations import Migrator, UnrecognisedState
+from rawdb.migrations import STORE_MIGRATIONS, Migrator, UnrecognisedState
 
 
 def count_rows(path: Path) -> dict[str, int]:
@@ -44,15 +44,15 @@ async def test_old_runner_file_is_picked_up_at_its_version(tmp_path: Path, versi
     rows_before = count_rows(built.path)
     async with await rawdb.create_pool(url(built.path)) as pool:
         assert await pool.schema_version() == version
-        status = await Migrator(pool).status()
+        status = await Migrator(pool, STORE_MIGRATIONS).status()
         assert status.problems == []
         assert [s.state for s in status.scripts[:version]] == ["applied-untracked"] * version
         assert all(s.state == "pending" for s in status.scripts[version:])
         # status() and a dry run write nothing to the old file.
-        plan = await pool.migrate(dry_run=True)
+        plan = await pool.migrate(STORE_MIGRATIONS, dry_run=True)
         assert [p.version for p in plan.planned] == list(range(version + 1, plan.target + 1))
         assert "rawdb_schema_history" not in inventory(built.path)["tables"]
-        report = await pool.migrate()
+        report = await pool.migrate(STORE_MIGRATIONS)
         assert report.before == version
         assert [a.version for a in report.applied] == list(range(version + 1, report.target + 1))
     after = inventory(built.path)
@@ -66,7 +66,7 @@ async def test_old_runner_file_is_picked_up_at_its_version(tmp_path: Path, versi
 async def test_old_file_at_latest_version_gets_nothing_but_stays_readable(tmp_path: Path) -> None:
     built = make_old_runner_db(tmp_path / "old.db", LEGACY_MAX_VERSION)
     async with await rawdb.create_pool(url(built.path)) as pool:
-        report = await pool.migrate(LEGACY_MAX_VERSION)
+        report = await pool.migrate(STORE_MIGRATIONS, target=LEGACY_MAX_VERSION)
         assert report.up_to_date and report.after == LEGACY_MAX_VERSION
     assert "rawdb_schema_history" not in inventory(built.path)["tables"]
 
@@ -77,14 +77,14 @@ async def test_fallback_file_stops_with_its_state_named(tmp_path: Path, user_ver
     before = inventory(built.path)
     async with await rawdb.create_pool(url(built.path)) as pool:
         with pytest.raises(UnrecognisedState) as info:
-            await pool.migrate()
+            await pool.migrate(STORE_MIGRATIONS)
         assert info.value.state == "fallback"
         assert info.value.suggested_baseline == LEGACY_MAX_VERSION
         message = str(info.value)
         assert f"user_version is {user_version}" in message
         assert "fallback" in message and "rawdb baseline --to 8" in message
         assert ("table tasks" if user_version == 0 else "column tasks.agent_mode") in message
-        status = await Migrator(pool).status()
+        status = await Migrator(pool, STORE_MIGRATIONS).status()
         assert any("fallback" in p for p in status.problems)
     assert inventory(built.path) == before, "nothing may be created or changed"
 
@@ -96,7 +96,7 @@ def test_half_applied_state_names_the_script(tmp_path: Path) -> None:
     async def run() -> UnrecognisedState:
         async with await rawdb.create_pool(url(built.path)) as pool:
             with pytest.raises(UnrecognisedState) as info:
-                await pool.migrate()
+                await pool.migrate(STORE_MIGRATIONS)
             return info.value
 
     import asyncio
@@ -112,7 +112,7 @@ async def test_partly_half_applied_script(tmp_path: Path) -> None:
     built = make_half_applied_db(tmp_path / "half.db", version=3, statements=2)
     async with await rawdb.create_pool(url(built.path)) as pool:
         with pytest.raises(UnrecognisedState, match=r"table voice_profiles already exists") as info:
-            await pool.migrate()
+            await pool.migrate(STORE_MIGRATIONS)
     assert info.value.state == "half-applied"
 
 
@@ -120,7 +120,7 @@ async def test_baseline_adopts_fallback_file_without_touching_data(tmp_path: Pat
     built = make_fallback_db(tmp_path / "fallback.db", user_version=1)
     rows = count_rows(built.path)
     async with await rawdb.create_pool(url(built.path)) as pool:
-        migrator = Migrator(pool)
+        migrator = Migrator(pool, STORE_MIGRATIONS)
         report = await migrator.baseline(LEGACY_MAX_VERSION)
         assert (report.before, report.version) == (1, LEGACY_MAX_VERSION)
         text = "\n".join(report.differences)
@@ -131,7 +131,7 @@ async def test_baseline_adopts_fallback_file_without_touching_data(tmp_path: Pat
         assert await pool.schema_version() == LEGACY_MAX_VERSION
         status = await migrator.status()
         assert [s.state for s in status.scripts[:LEGACY_MAX_VERSION]] == ["applied"] * LEGACY_MAX_VERSION
-        report2 = await pool.migrate()
+        report2 = await pool.migrate(STORE_MIGRATIONS)
         assert report2.before == LEGACY_MAX_VERSION and report2.after > LEGACY_MAX_VERSION
     assert count_rows(built.path) == rows
     assert "update_tasks_updated_at" in inventory(built.path)["triggers"]  # v009 made it
@@ -141,10 +141,10 @@ async def test_baseline_refuses_when_tables_are_missing(tmp_path: Path) -> None:
     built = make_old_runner_db(tmp_path / "old.db", 3)
     async with await rawdb.create_pool(url(built.path)) as pool:
         with pytest.raises(rawdb.MigrationError, match=r"cannot baseline to v008.*table voice_profiles is missing"):
-            await Migrator(pool).baseline(LEGACY_MAX_VERSION)
+            await Migrator(pool, STORE_MIGRATIONS).baseline(LEGACY_MAX_VERSION)
         assert await pool.schema_version() == 3
         with pytest.raises(rawdb.MigrationError, match=r"between 1 and"):
-            await Migrator(pool).baseline(99)
+            await Migrator(pool, STORE_MIGRATIONS).baseline(99)
 
 
 async def test_unreadable_file_is_an_error_not_version_zero(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ async def test_unreadable_file_is_an_error_not_version_zero(tmp_path: Path) -> N
         with pytest.raises(rawdb.RawDBError, match="not a database"):
             await pool.schema_version()
         with pytest.raises(rawdb.RawDBError, match="not a database"):
-            await pool.migrate()
+            await pool.migrate(STORE_MIGRATIONS)
     assert path.read_bytes().startswith(b"this is not")
 
 
@@ -163,14 +163,14 @@ async def test_bare_file_name_in_working_directory(tmp_path: Path, monkeypatch: 
     """M7: a URL without a directory part works (no parent directory to create)."""
     monkeypatch.chdir(tmp_path)
     async with await rawdb.create_pool("sqlite:///bare.db") as pool:
-        report = await pool.migrate()
+        report = await pool.migrate(STORE_MIGRATIONS)
         assert report.after == report.target
     assert (tmp_path / "bare.db").exists()
 
 
 async def test_memory_database_migrates_on_its_single_connection() -> None:
     async with await rawdb.create_pool("sqlite:///:memory:") as pool:
-        report = await pool.migrate()
+        report = await pool.migrate(STORE_MIGRATIONS)
         assert report.after == report.target
         assert await pool.schema_version() == report.target
         async with pool.transaction() as tx:

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from rawdb.migrations import discover, split_statements
-from rawdb.migrations.discovery import default_directory
+from rawdb.migrations.discovery import bundled_directory
 from rawdb.migrations.splitter import SplitError
 
 
@@ -199,7 +199,7 @@ def test_unknown_dialect() -> None:
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
 def test_packaged_scripts_split(dialect: str) -> None:
     """Every packaged script splits; every SQLite statement is complete for SQLite itself."""
-    scripts = discover(default_directory(dialect))
+    scripts = discover(bundled_directory(dialect))
     assert scripts, "no packaged scripts"
     for script in scripts:
         statements = script.statements(dialect)

@@ -15,6 +15,7 @@ import legacy_db  # tests/legacy_db.py (tests/ is on sys.path: it holds a confte
 import pytest
 
 import rawdb
+from rawdb import store
 
 T = TypeVar("T")
 
@@ -143,7 +144,7 @@ async def create_database(backend: str, directory: Path) -> StoreDatabase:
         db.name = name
     pool = await db.pool(max_size=2)
     try:
-        await pool.migrate()
+        await pool.migrate(store.MIGRATIONS)
     finally:
         await pool.close()
     return db

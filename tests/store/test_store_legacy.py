@@ -43,7 +43,7 @@ async def test_two_legacy_defaults_before_upgrade_d2(legacy_pool: rawdb.Pool) ->
 
 
 async def test_old_rows_read_through_the_store_after_upgrade(legacy_pool: rawdb.Pool) -> None:
-    await legacy_pool.migrate()
+    await legacy_pool.migrate(store.MIGRATIONS)
     cipher = FernetCipher([FernetCipher.generate_key()])
     async with legacy_pool.transaction(readonly=True) as tx:
         default = await store.llm_profiles.get_default_profile(tx)
@@ -96,7 +96,7 @@ def legacy_db_ids(table: str) -> tuple[str, ...]:
 
 
 async def test_store_writes_work_on_the_upgraded_file(legacy_pool: rawdb.Pool) -> None:
-    await legacy_pool.migrate()
+    await legacy_pool.migrate(store.MIGRATIONS)
     async with legacy_pool.transaction() as tx:
         assert await store.llm_profiles.set_default_profile(tx, "default-gpt")
         assert (await store.llm_profiles.get_default_profile(tx)).profile_name == "default-gpt"  # type: ignore[union-attr]
