@@ -1,7 +1,7 @@
 """rawdb: hand-written SQL over one async pool for SQLite, PostgreSQL and MySQL/MariaDB.
 
     async with await rawdb.create_pool("sqlite:///app.db") as pool:
-        await pool.migrate()
+        await pool.migrate(rawdb.store.MIGRATIONS)  # or your own folder of vNNN_*.sql scripts
         async with pool.transaction() as tx:
             task = await tx.fetch_one("SELECT * FROM tasks WHERE task_id = :id", {"id": tid}, into=Task)
 
