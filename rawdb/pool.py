@@ -37,9 +37,11 @@ import msgspec
 from rawdb.config import PoolOptions
 from rawdb.dialects.base import Dialect, DriverConnection, PoolSlot, Role
 from rawdb.errors import ConfigError, ConnectionLost, InterfaceError, PoolClosed, PoolTimeout, QueryTimeout
-from rawdb.session import Connection, SavepointBlock, Transaction, close_abandoned_stream, finish_transaction
+from rawdb.lease import Holder, LeaseState
+from rawdb.session import Connection, SavepointBlock, SessionState, Transaction, close_abandoned_stream, end_transaction
 
 if TYPE_CHECKING:
+    from rawdb.pinned import PinnedTransaction
     from rawdb.migrations import MigrationReport, MigrationSource
 
 log = logging.getLogger("rawdb.pool")
@@ -175,6 +177,8 @@ class Pool:
         self._leaks_total = 0
         self._connect_errors_total = 0
         self._drained: asyncio.Event | None = None  # set by close() to learn when holders are gone
+        # Set by rawdb.testing: every block runs inside one outer transaction that is rolled back.
+        self._pinned: PinnedTransaction | None = None
         # A reset or recovery in the background must end, even over a dead network.
         self._cleanup_timeout = max(options.connect_timeout, options.command_timeout or 0.0)
         timeout = options.command_timeout
@@ -261,12 +265,17 @@ class Pool:
         return self._closed
 
     # -- public entry points -------------------------------------------------------------
-    def transaction(self, *, readonly: bool = False, isolation: str | None = None) -> TransactionBlock:
+    def transaction(self, *, readonly: bool = False,
+                    isolation: str | None = None) -> contextlib.AbstractAsyncContextManager[Transaction]:
         """``async with pool.transaction() as tx``: BEGIN; COMMIT on success, else ROLLBACK."""
+        if self._pinned is not None:
+            return self._pinned.transaction(readonly, isolation)
         return TransactionBlock(self, readonly, isolation)
 
-    def connection(self) -> ConnectionBlock:
+    def connection(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         """``async with pool.connection() as conn``: autocommit (SQLite: the writer)."""
+        if self._pinned is not None:
+            return self._pinned.connection()
         return ConnectionBlock(self)
 
     @contextlib.asynccontextmanager
@@ -291,7 +300,7 @@ class Pool:
         try:
             yield conn
         finally:
-            conn._open = False
+            conn._state = SessionState.ENDED
             try:
                 await raw.close()
             except BaseException:

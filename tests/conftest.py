@@ -25,6 +25,9 @@ SERVER_URLS = {"postgresql": PG_URL, "mysql": MYSQL_URL}
 
 _reachable: dict[str, str | None] = {}
 
+# A user's sample project, run in its own pytest process by test_testing_plugin.py.
+collect_ignore = ["plugin_project"]
+
 
 async def _probe(dialect: str) -> str | None:
     """None if the server answers, else why not."""
