@@ -3,10 +3,11 @@
 SQL is written once for every dialect. The compiler walks the text a single time,
 skipping string literals, quoted identifiers, comments, ``::`` casts and ``$tag$``
 bodies, and records which names bind to which positions. Results are cached per
-(sql, style), so a hot query costs one dict lookup. While walking, it also notes
-whether the statement can leave session state behind (``SET``, temporary tables,
-session locks, ``LISTEN``…): the pool uses that to reset or replace exactly the
-connections that need it, instead of paying a reset round trip on every release.
+(sql, style), so a hot query costs one dict lookup. From the same walk it also
+classifies the statement: whether it can leave session state behind (the pool then
+resets or replaces exactly the connections that need it, instead of paying a reset
+round trip on every release), and whether it would begin or end a transaction
+behind the pool's back.
 """
 
 from __future__ import annotations
@@ -25,28 +26,84 @@ _IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
 _IDENT_CHARS = _IDENT_START | frozenset("0123456789")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 
-# Statements whose effects outlive the transaction on the connection (checked on the
-# SQL text outside literals and comments, lower-cased).
-_STATEFUL = re.compile(
-    r"(?:^|;)\s*(?:set\s+(?!local\b|transaction\b|constraints\b)|use\s|listen\b|prepare\b"
-    r"|declare\b|pragma\b|attach\b|detach\b|lock\s+tables?\b)"
-    r"|\bcreate\s+(?:(?:global|local)\s+)?temp(?:orary)?\b"
-    r"|\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\("
-    r"|\bget_lock\s*\(|\bset_config\s*\(|:=|\bdiscard\b|\bcursor\s+with\s+hold\b"
+# -- statement classification --------------------------------------------------------
+# The classifier reads only the statement's code, as the walk hands it over: a
+# comment becomes a space (a comment separates tokens, it never glues or hides
+# them: "SET/**/role"), a literal or $$ body a neutral "0", a placeholder "?", and a
+# quoted identifier its lower-cased name behind _QUOTED, so that a quoted name still
+# matches a function ("set_config"(…)) but never reads as a keyword (an alias
+# "insert" is no INSERT).
+_QUOTED = "\x00"
+_TOKEN = re.compile(r"\x00[\w$]*|[^\W\d][\w$]*|\d[\w$.]*|:=|\S")
+_NOT_NAME = re.compile(r"[^\w$]")
+
+# Calls that change the session for good, wherever they appear (schema-qualified or
+# quoted names included). U&"…" identifiers spell names in escapes, so any of those
+# counts as well.
+_SESSION_CALLS = re.compile(
+    r"(?<![\w$])(?:set_config|pg_(?:try_)?advisory_lock(?:_shared)?|dblink_[\w$]*|get_lock"
+    r"|load_extension)\s*\("
+    r"|(?<![\w$])last_insert_id\s*\(\s*[^\s)]"
+    r"|u&\s*\x00"
 )
+
+# An allowlist: a statement leaves nothing on the connection only when it opens with
+# one of these and holds none of the constructs checked below. Everything else (SET,
+# CREATE, PRAGMA, ATTACH, DO, CALL, PREPARE, DECLARE, LISTEN, LOCK, a word rawdb
+# does not know…) counts as stateful: a needless reset costs a round trip, a missed
+# one hands the next user someone else's session.
+_STATELESS_VERBS: Final[dict[str, frozenset[str]]] = {
+    "qmark": frozenset({"select", "insert", "update", "delete", "with", "values", "replace"}),
+    "dollar": frozenset({"select", "insert", "update", "delete", "with", "values", "table", "merge",
+                         "show"}),
+    "format": frozenset({"select", "insert", "update", "delete", "with", "values", "table", "replace",
+                         "show"}),
+}
+# PostgreSQL's SET LOCAL / SET TRANSACTION / SET CONSTRAINTS end with the transaction
+# (MySQL's SET LOCAL is the session's SET).
+_PG_TRANSACTION_SET = frozenset({"local", "transaction", "constraints"})
+_EXPLAIN = frozenset({"explain", "describe", "desc"})
+_EXPLAIN_OPTIONS = frozenset({"analyze", "analyse", "verbose", "extended", "partitions", "format", "=",
+                              "json", "traditional", "tree", "query", "plan"})
+# INTO is harmless only right after INSERT/REPLACE/MERGE (and their modifiers) in
+# the position of a statement's verb; anywhere else it is SELECT … INTO, which
+# creates a table (PostgreSQL) or sets variables / writes a file (MySQL).
+_INTO_VERBS = frozenset({"insert", "replace", "merge"})
+_INSERT_MODIFIERS = frozenset({"low_priority", "delayed", "high_priority", "ignore", "or", "replace",
+                               "abort", "fail", "rollback"})
+_DML_VERBS = frozenset({"select", "insert", "update", "delete", "merge", "values", "table"})
+# Objects whose CREATE carries a body of statements (BEGIN … END, BEGIN ATOMIC …):
+# the ';' inside the body ends no statement.
+_PROGRAMS = frozenset({"trigger", "function", "procedure", "event", "package"})
+_END_OF_NAMED_BLOCK = frozenset({"if", "loop", "while", "repeat", "for"})
+# MySQL commits the open transaction before (and after) these.
+_MYSQL_IMPLICIT_COMMIT = frozenset({
+    "create", "alter", "drop", "rename", "truncate", "grant", "revoke", "lock", "unlock", "load",
+    "analyze", "optimize", "repair", "check", "cache", "flush", "reset", "install", "uninstall",
+    "change", "start", "stop"})
+_OBJECT_NOUNS = frozenset({
+    "table", "tables", "database", "schema", "index", "view", "procedure", "function", "trigger", "event",
+    "user", "role", "server", "tablespace", "sequence", "package", "data", "xml", "plugin", "master",
+    "slave", "replica", "instance", "logfile"})
 
 
 class CompiledSQL:
     """One statement in a driver's style, with the parameter names in bind order."""
 
-    __slots__ = ("name_set", "names", "source", "stateful", "text")
+    __slots__ = ("ends_transaction", "name_set", "names", "source", "stateful", "text")
 
-    def __init__(self, text: str, names: tuple[str, ...], stateful: bool, source: str = "") -> None:
+    def __init__(self, text: str, names: tuple[str, ...], stateful: bool, source: str = "",
+                 ends_transaction: str | None = None) -> None:
         self.source = source
         self.text = text
         self.names = names
         self.name_set = frozenset(names)
+        # May leave state on the connection (settings, roles, temporary objects, locks,
+        # prepared statements, variables): the pool resets or replaces it on release.
         self.stateful = stateful
+        # Why the statement would begin or end a transaction or savepoint behind the
+        # pool's back ("COMMIT ends the transaction"), or None.
+        self.ends_transaction = ends_transaction
 
     def bind(self, params: Mapping[str, Any] | None, adapt: Callable[[Any], Any]) -> list[Any]:
         """Arguments in bind order; a missing or unknown name fails before anything is sent."""
@@ -101,7 +158,8 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
     if not isinstance(sql, str):
         raise QueryError(f"SQL must be a str, got {type(sql).__name__}")
     out: list[str] = []
-    code: list[str] = []  # SQL outside literals/comments, for the state check
+    code: list[str] = []  # what the classifier reads (see _QUOTED)
+    executable: list[str] = []  # MySQL /*! … */ bodies: comments the server runs
     names: list[str] = []
     positions: dict[str, int] = {}
     mysql = style == "format"
@@ -125,14 +183,23 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
             backslash = (mysql and ch != "`") or (ch == "'" and i > 0 and sql[i - 1] in "eE"
                                                   and (i < 2 or sql[i - 2] not in _IDENT_CHARS))
             i = _end(skip_quoted(sql, i, ch, backslash), n)
+            if ch == "`" or (ch == '"' and not mysql):
+                name = sql[start + 1:i - 1 if i - start > 1 and sql[i - 1] == ch else i]
+                code.append(f" {_QUOTED}{_NOT_NAME.sub('_', name.lower())} ")
+            else:
+                code.append(" 0 ")
             flush(i, False)
             start = i
             continue
-        if (ch == "-" and sql.startswith("--", i)) or (ch == "#" and mysql):
+        if (ch == "-" and sql.startswith("--", i)
+                # MySQL: "--" opens a comment only before a space or control character
+                # ("1--1" is arithmetic).
+                and (not mysql or i + 2 >= n or sql[i + 2] <= " ")) or (ch == "#" and mysql):
             flush(i, True)
             start = i
             end = sql.find("\n", i)
             i = n if end < 0 else end
+            code.append(" ")
             flush(i, False)
             start = i
             continue
@@ -140,6 +207,10 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
             flush(i, True)
             start = i
             i = _end(skip_block_comment(sql, i, nested=not mysql), n)
+            if mysql and sql.startswith(("/*!", "/*M!"), start):
+                body = sql[start + (3 if sql[start + 2] == "!" else 4):i]
+                executable.append(body[:-2] if body.endswith("*/") else body)
+            code.append(" ")
             flush(i, False)
             start = i
             continue
@@ -150,6 +221,7 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
                 flush(i, True)
                 start = i
                 i = n if end < 0 else end + len(m.group(0))
+                code.append(" 0 ")
                 flush(i, False)
                 start = i
                 continue
@@ -164,13 +236,192 @@ def _compile(sql: str, style: ParamStyle) -> CompiledSQL:
                 name = sql[i + 1:j]
                 flush(i, True)
                 out.append(_placeholder(style, name, names, positions))
-                code.append("?")
+                code.append(" ? ")
                 start = i = j
                 continue
         i += 1
     flush(n, True)
-    stateful = bool(_STATEFUL.search("".join(code).lower()))
-    return CompiledSQL("".join(out), tuple(names), stateful, sql)
+    stateful, ends = _classify("".join(code).lower(), style)
+    if executable:
+        # The server runs what the comment holds: never trust the connection after it.
+        stateful = True
+        for body in executable:
+            ends = ends or _compile(body.lstrip("0123456789"), style).ends_transaction
+    return CompiledSQL("".join(out), tuple(names), stateful, sql, ends)
+
+
+def _classify(code: str, style: ParamStyle) -> tuple[bool, str | None]:
+    """(stateful, ends_transaction) of the code of one text, which may hold several
+    statements (PostgreSQL's simple-query protocol runs them all)."""
+    stateful = _SESSION_CALLS.search(code) is not None
+    ends: str | None = None
+    for head, body in _statements(_TOKEN.findall(code)):
+        if not stateful:
+            stateful = bool(body) or _is_stateful(head, style)
+        if ends is None:
+            ends = _transaction_control(head, style)
+            if ends is None and head[0] == "begin":
+                # A compound statement (MariaDB's BEGIN NOT ATOMIC) runs its body now;
+                # a stored program's body runs only when called.
+                for statement in body:
+                    if statement and statement[0] not in ("begin", "end"):
+                        ends = ends or _transaction_control(statement, style)
+    return stateful, ends
+
+
+def _statements(tokens: list[str]) -> list[tuple[list[str], list[list[str]]]]:
+    """Each non-empty statement, split at ';', with the body a stored program or a
+    compound statement carries (``CREATE TRIGGER … BEGIN …; …; END``, ``BEGIN
+    ATOMIC``, ``BEGIN NOT ATOMIC``) kept with it rather than read as statements."""
+    segments: list[list[str]] = [[]]
+    for token in tokens:
+        if token == ";":
+            segments.append([])
+        else:
+            segments[-1].append(token)
+    statements: list[tuple[list[str], list[list[str]]]] = []
+    k = 0
+    while k < len(segments):
+        head = segments[k]
+        k += 1
+        if not head:
+            continue
+        body: list[list[str]] = []
+        if (head[0] == "create" and not _PROGRAMS.isdisjoint(head)) or head[:3] == ["begin", "not", "atomic"]:
+            depth = _block_depth(head)
+            while depth > 0 and k < len(segments):
+                body.append(segments[k])
+                depth += _block_depth(segments[k])
+                k += 1
+        statements.append((head, body))
+    return statements
+
+
+def _block_depth(tokens: list[str]) -> int:
+    """BEGIN/CASE blocks opened minus those closed by END (END IF, END LOOP… close
+    blocks that opened without a counted word)."""
+    depth = 0
+    k = 0
+    n = len(tokens)
+    while k < n:
+        token = tokens[k]
+        if token == "begin" or token == "case":
+            depth += 1
+        elif token == "end":
+            after = tokens[k + 1] if k + 1 < n else ""
+            if after in _END_OF_NAMED_BLOCK:
+                k += 2
+                continue
+            depth -= 1
+            if after == "case":
+                k += 1
+        k += 1
+    return depth
+
+
+def _is_stateful(tokens: list[str], style: ParamStyle) -> bool:
+    n = len(tokens)
+    k = 0
+    while k < n and tokens[k] == "(":
+        k += 1
+    if k < n and tokens[k] in _EXPLAIN:
+        # EXPLAIN ANALYZE runs its statement: judge that one.
+        k += 1
+        if k < n and tokens[k] == "(":
+            depth = 0
+            while k < n:
+                depth += (tokens[k] == "(") - (tokens[k] == ")")
+                k += 1
+                if depth == 0:
+                    break
+        while k < n and tokens[k] in _EXPLAIN_OPTIONS:
+            k += 1
+    if k >= n:
+        return True
+    verb = tokens[k]
+    if verb not in _STATELESS_VERBS[style]:
+        return not (style == "dollar" and verb == "set" and k + 1 < n and tokens[k + 1] in _PG_TRANSACTION_SET)
+    if style == "format" and ":=" in tokens:
+        return True  # MySQL user variable assignment (SELECT @v := …)
+    if "into" in tokens:
+        verbs = _verb_positions(tokens, k)
+        for j, token in enumerate(tokens):
+            if token == "into":
+                m = j - 1
+                while m >= 0 and m not in verbs and tokens[m] in _INSERT_MODIFIERS:
+                    m -= 1
+                if m not in verbs or tokens[m] not in _INTO_VERBS:
+                    return True
+    return False
+
+
+def _verb_positions(tokens: list[str], first: int) -> set[int]:
+    """Where a statement's verb may stand: its first word, the first word inside a
+    parenthesis (a subquery, a data-modifying CTE) and, after WITH's list, the main verb."""
+    verbs = {first}
+    verbs.update(j + 1 for j, token in enumerate(tokens) if token == "(")
+    if tokens[first] == "with":
+        depth = 0
+        for j in range(first + 1, len(tokens)):
+            token = tokens[j]
+            if token == "(":
+                depth += 1
+            elif token == ")":
+                depth -= 1
+            elif depth == 0 and token in _DML_VERBS and tokens[j - 1] == ")":
+                verbs.add(j)
+                break
+    return verbs
+
+
+def _transaction_control(tokens: list[str], style: ParamStyle) -> str | None:
+    """Why the statement would open or end a transaction or savepoint, or None."""
+    first = tokens[0]
+    second = tokens[1] if len(tokens) > 1 else ""
+    if first == "begin":
+        if style == "format" and second == "not":
+            return None  # MariaDB's BEGIN NOT ATOMIC: a compound statement
+        return "BEGIN starts a transaction"
+    if first == "start" and second == "transaction":
+        return "START TRANSACTION starts a transaction"
+    if first == "commit" or (first == "end" and style != "format") or (first == "abort" and style == "dollar"):
+        return f"{first.upper()} ends the transaction"
+    if first == "rollback":
+        return "ROLLBACK TO returns to a savepoint" if "to" in tokens[1:4] else "ROLLBACK ends the transaction"
+    if first == "savepoint":
+        return "SAVEPOINT opens a savepoint"
+    if first == "release":
+        return "RELEASE ends a savepoint"
+    if first == "xa":
+        return f"XA {second.upper()} controls a distributed transaction".replace("  ", " ")
+    if style == "dollar" and first == "prepare" and second == "transaction":
+        return "PREPARE TRANSACTION ends the transaction"
+    if style == "format":
+        return _mysql_implicit_commit(tokens)
+    return None
+
+
+def _mysql_implicit_commit(tokens: list[str]) -> str | None:
+    first = tokens[0]
+    second = tokens[1] if len(tokens) > 1 else ""
+    if first == "set":
+        if second == "password":
+            return "SET PASSWORD commits implicitly on MySQL"
+        for j, token in enumerate(tokens):
+            # @@autocommit and autocommit are the variable; @autocommit is a user's.
+            if token.lstrip(_QUOTED) == "autocommit" and not (
+                    j and tokens[j - 1] == "@" and (j < 2 or tokens[j - 2] != "@")):
+                return "SET autocommit commits implicitly on MySQL"
+        return None
+    if first not in _MYSQL_IMPLICIT_COMMIT:
+        return None
+    if first in ("create", "drop") and "temporary" in tokens[1:4]:
+        return None  # CREATE/DROP TEMPORARY TABLE: the one DDL that does not commit
+    if first == "analyze" and second not in ("table", "tables", "local", "no_write_to_binlog"):
+        return None  # MariaDB's ANALYZE SELECT: a query, run and profiled
+    noun = next((t for t in tokens[1:6] if t in _OBJECT_NOUNS), None)
+    what = first.upper() + (f" {noun.upper()}" if noun else "")
+    return f"{what} commits implicitly on MySQL"
 
 
 def _end(index: int, n: int) -> int:
