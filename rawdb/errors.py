@@ -33,7 +33,15 @@ class PoolClosed(PoolError):
 
 
 class ConnectionLost(RawDBError):
-    """The connection broke. If it broke during COMMIT, the outcome is unknown."""
+    """The connection broke. If it broke during COMMIT, the outcome is unknown.
+
+    ``outcome_unknown`` tells the two apart for a transaction block: True when the
+    connection broke (or timed out) after COMMIT was sent, so the server may have
+    committed; False when it broke before, so nothing of the block was kept. (A
+    statement run in autocommit mode commits on its own: when its connection breaks
+    mid-statement, its outcome is unknown whatever this says.)"""
+
+    outcome_unknown: bool = False
 
 
 class QueryError(RawDBError):

@@ -542,17 +542,21 @@ async def end_transaction(tx: Transaction, *, clean_exit: bool) -> None:
             if commit:
                 # Outcome unknown is what ConnectionLost means at COMMIT: a caller
                 # catching QueryError as "nothing happened, retry" must not catch this.
-                raise ConnectionLost(
+                unknown = ConnectionLost(
                     f"COMMIT did not complete within command_timeout={pool.options.command_timeout}s; "
-                    "the outcome of this transaction is unknown") from exc
+                    "the outcome of this transaction is unknown")
+                unknown.outcome_unknown = True
+                raise unknown from exc
         except Exception as exc:
             error = exc if isinstance(exc, RawDBError) else tx._dialect.translate(exc)
             if error is None or isinstance(error, ConnectionLost):
                 holder.mark(LeaseState.BROKEN)
                 if commit:
-                    raise ConnectionLost(
+                    unknown = ConnectionLost(
                         f"connection lost during COMMIT, the outcome of this transaction is unknown: "
-                        f"{error or exc}") from exc
+                        f"{error or exc}")
+                    unknown.outcome_unknown = True
+                    raise unknown from exc
             elif commit:
                 # The database refused the COMMIT (deferred constraint, serialization)
                 # or had already rolled back: make sure nothing is left open, then say so.
