@@ -21,22 +21,26 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from rawdb.errors import ConfigError
 
 __all__ = [
     "DIALECTS",
     "Queries",
+    "QueryBlock",
     "QueryFileError",
     "QueryGroup",
     "load_queries",
+    "parse_query_blocks",
     "parse_query_file",
     "sql_root",
 ]
 
 DIALECTS: tuple[str, ...] = ("sqlite", "postgresql", "mysql")
 
-_NAME_LINE = re.compile(r"^--\s*name:\s*(?P<name>\S+)\s*$")
+_NAME_LINE = re.compile(r"^--\s*name:\s*(?P<name>\S+?)(?:\s*->\s*(?P<into>\S*))?\s*$")
+_STRUCT_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -62,17 +66,39 @@ def sql_root() -> Path:
     )
 
 
+class QueryBlock(NamedTuple):
+    """One ``-- name:`` block of a file, with where it sits (for error messages)."""
+
+    name: str
+    sql: str
+    line: int
+    """Line of the ``-- name:`` line (1-based)."""
+    body_line: int
+    """Line where the SQL starts: line ``n`` of the statement is ``body_line + n - 1``."""
+    into: str | None
+    """The Struct the block declares it fills (``-- name: get_task -> Task``), if any."""
+
+
 def parse_query_file(text: str, source: str = "<string>") -> dict[str, str]:
-    """Split one file's text into ``{name: sql}``.
+    """Split one file's text into ``{name: sql}`` (see `parse_query_blocks`)."""
+    return {block.name: block.sql for block in parse_query_blocks(text, source)}
+
+
+def parse_query_blocks(text: str, source: str = "<string>") -> list[QueryBlock]:
+    """Split one file's text into its named blocks, in file order.
 
     Comment lines directly after a ``-- name:`` line document the query and are
     dropped; the body is stripped of surrounding blank space and of one trailing
     semicolon (drivers reject a trailing ``;`` in some modes). Text before the
     first ``-- name:`` may only be comments or blank lines, so a stray statement
-    cannot silently vanish.
+    cannot silently vanish. ``-- name: get_task -> Task`` also names the Struct
+    the query's rows fill, for ``rawdb check``; the loader itself ignores it.
     """
-    queries: dict[str, str] = {}
+    blocks: list[QueryBlock] = []
+    seen: set[str] = set()
     current: str | None = None
+    into: str | None = None
+    name_line = body_line = 0
     body: list[str] = []
 
     def finish() -> None:
@@ -83,7 +109,7 @@ def parse_query_file(text: str, source: str = "<string>") -> dict[str, str]:
             sql = sql[:-1].rstrip()
         if not sql:
             raise QueryFileError(f"{source}: query {current!r} has no SQL")
-        queries[current] = sql
+        blocks.append(QueryBlock(current, sql, name_line, body_line, into))
 
     for lineno, line in enumerate(text.splitlines(), start=1):
         match = _NAME_LINE.match(line.strip())
@@ -92,9 +118,16 @@ def parse_query_file(text: str, source: str = "<string>") -> dict[str, str]:
             name = match.group("name")
             if not _IDENTIFIER.match(name):
                 raise QueryFileError(f"{source}:{lineno}: {name!r} is not a valid query name")
-            if name in queries or name == current:
+            if name in seen:
                 raise QueryFileError(f"{source}:{lineno}: query {name!r} is defined twice")
-            current, body = name, []
+            into = match.group("into")
+            if into is not None and not _STRUCT_REF.match(into):
+                raise QueryFileError(
+                    f"{source}:{lineno}: {into!r} after '->' is not a Struct name "
+                    "(Name, or module.path.Name)"
+                )
+            seen.add(name)
+            current, body, name_line = name, [], lineno
             continue
         stripped = line.strip()
         if current is None:
@@ -105,9 +138,11 @@ def parse_query_file(text: str, source: str = "<string>") -> dict[str, str]:
             continue
         if not body and (not stripped or stripped.startswith("--")):
             continue  # the query's doc comment
+        if not body:
+            body_line = lineno
         body.append(line.rstrip())
     finish()
-    return queries
+    return blocks
 
 
 class QueryGroup(Mapping[str, str]):
