@@ -92,6 +92,10 @@ class PoolOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     command_timeout: float | None = None
     connect_timeout: float = 10.0
     busy_timeout: float = 5.0
+    # Statements slower than this (seconds) are logged on ``rawdb.query``: name or SQL, never values.
+    slow_query_threshold: float | None = None
+    # OpenTelemetry spans and metrics: None means on when opentelemetry-api is installed.
+    tracing: bool | None = None
     connect_options: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -109,6 +113,8 @@ _OPTION_TYPES: dict[str, tuple[type, bool]] = {
     "command_timeout": (float, True),
     "connect_timeout": (float, False),
     "busy_timeout": (float, False),
+    "slow_query_threshold": (float, True),
+    "tracing": (bool, True),
 }
 
 
@@ -118,6 +124,8 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"option 'connect_options' must be a mapping, got {type(value).__name__}")
         return dict(value)
     kind, nullable = _OPTION_TYPES[name]
+    if kind is bool:
+        return _coerce_flag(name, value)
     if isinstance(value, str):
         text = value.strip().lower()
         if nullable and text in ("", "none", "null", "off"):
@@ -138,6 +146,19 @@ def _coerce(name: str, value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"option {name!r} must be finite, got {value!r}")
     return value
+
+
+def _coerce_flag(name: str, value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str) else None
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    if text in ("", "none", "null", "auto"):
+        return None
+    raise ConfigError(f"option {name!r} must be true, false or auto, got {value!r}")
 
 
 def build_options(query: Mapping[str, str], overrides: Mapping[str, Any]) -> PoolOptions:
@@ -162,7 +183,7 @@ def _check_ranges(o: PoolOptions) -> None:
     if o.min_size > o.max_size:
         raise ConfigError(f"option 'min_size' ({o.min_size}) exceeds 'max_size' ({o.max_size})")
     positive = ("acquire_timeout", "max_lifetime", "idle_timeout", "leak_threshold",
-                "command_timeout", "connect_timeout")
+                "command_timeout", "connect_timeout", "slow_query_threshold")
     for name in positive:
         value = getattr(o, name)
         if value is not None and value <= 0:

@@ -38,11 +38,12 @@ from rawdb.config import PoolOptions
 from rawdb.dialects.base import Dialect, DriverConnection, PoolSlot, Role
 from rawdb.errors import ConfigError, ConnectionLost, InterfaceError, PoolClosed, PoolTimeout, QueryTimeout
 from rawdb.lease import Holder, LeaseState
+from rawdb.observe import Observer, make_observer
 from rawdb.session import Connection, SavepointBlock, SessionState, Transaction, close_abandoned_stream, end_transaction
 
 if TYPE_CHECKING:
-    from rawdb.pinned import PinnedTransaction
     from rawdb.migrations import MigrationReport, MigrationSource
+    from rawdb.pinned import PinnedTransaction
 
 log = logging.getLogger("rawdb.pool")
 
@@ -179,6 +180,8 @@ class Pool:
         self._drained: asyncio.Event | None = None  # set by close() to learn when holders are gone
         # Set by rawdb.testing: every block runs inside one outer transaction that is rolled back.
         self._pinned: PinnedTransaction | None = None
+        # Tracing, metrics, slow-query log; None (checked per statement) when nothing watches.
+        self._observer: Observer | None = make_observer(self, dialect, options)
         # A reset or recovery in the background must end, even over a dead network.
         self._cleanup_timeout = max(options.connect_timeout, options.command_timeout or 0.0)
         timeout = options.command_timeout
@@ -278,6 +281,8 @@ class Pool:
             return self._pinned.connection()
         return ConnectionBlock(self)
 
+
+
     @contextlib.asynccontextmanager
     async def dedicated_connection(self) -> AsyncIterator[Connection]:
         """A fresh connection outside the pool, closed afterwards (session locks die with it).
@@ -362,7 +367,8 @@ class Pool:
             raise PoolClosed("the pool is closed")
         slot = self._slots[role]
         site = _acquire_site()
-        deadline = time.monotonic() + self.options.acquire_timeout
+        started = time.monotonic()
+        deadline = started + self.options.acquire_timeout
         while True:
             holder = slot.idle.pop() if slot.idle and not slot.waiters else None
             if holder is None:
@@ -376,6 +382,8 @@ class Pool:
         holder.task = asyncio.current_task()
         holder.leak_reported = False
         self._acquired_total += 1
+        if self._observer is not None:
+            self._observer.acquired(holder.acquired_at - started)
         return holder
 
     async def _acquire_and_prepare(self, role: Role, prepare: Callable[[DriverConnection], Awaitable[None]],
@@ -667,7 +675,7 @@ _NO_TIMER = _NoTimer()
 class TransactionBlock:
     """The async context manager behind ``pool.transaction()``."""
 
-    __slots__ = ("_holder", "_isolation", "_pool", "_readonly", "_tx")
+    __slots__ = ("_holder", "_isolation", "_pool", "_readonly", "_span", "_tx")
 
     def __init__(self, pool: Pool, readonly: bool, isolation: str | None) -> None:
         self._pool = pool
@@ -675,6 +683,7 @@ class TransactionBlock:
         self._isolation = isolation
         self._holder: Holder | None = None
         self._tx: Transaction | None = None
+        self._span: contextlib.AbstractContextManager[None] | None = None
 
     async def __aenter__(self) -> Transaction:
         if self._tx is not None:
@@ -683,8 +692,16 @@ class TransactionBlock:
         dialect = pool.dialect
         readonly = self._readonly
         isolation = dialect.check_isolation(self._isolation)  # before taking a connection
-        holder = await pool._acquire_and_prepare(
-            dialect.route(readonly), lambda conn: conn.begin(readonly, isolation, owns_session=True), "BEGIN")
+        if pool._observer is not None:
+            self._span = pool._observer.transaction(readonly)
+            self._span.__enter__()  # current while the block runs: statements are its children
+        try:
+            holder = await pool._acquire_and_prepare(
+                dialect.route(readonly), lambda conn: conn.begin(readonly, isolation, owns_session=True), "BEGIN")
+        except BaseException as exc:
+            if self._span is not None:
+                self._span.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         self._holder = holder
         self._tx = Transaction(pool, holder, readonly=readonly)
         return self._tx
@@ -696,8 +713,13 @@ class TransactionBlock:
         assert tx is not None and holder is not None
         try:
             await end_transaction(tx, clean_exit=et is None)
+        except BaseException as error:
+            et, exc, tb = type(error), error, error.__traceback__
+            raise
         finally:
             self._pool._release(holder)
+            if self._span is not None:
+                self._span.__exit__(et, exc, tb)
 
     def transaction(self) -> SavepointBlock:  # pragma: no cover - guard for a common slip
         raise InterfaceError("use 'async with pool.transaction() as tx' and then tx.transaction()")

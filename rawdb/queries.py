@@ -145,6 +145,11 @@ def parse_query_blocks(text: str, source: str = "<string>") -> list[QueryBlock]:
     return blocks
 
 
+# SQL text -> "group.query" for every named query loaded: traces and the slow-query
+# log name a statement by its query rather than by its text, at one dict lookup.
+QUERY_NAMES: dict[str, str] = {}
+
+
 class QueryGroup(Mapping[str, str]):
     """The queries of one file for one dialect: ``group.get_task`` or ``group["get_task"]``."""
 
@@ -153,6 +158,8 @@ class QueryGroup(Mapping[str, str]):
     def __init__(self, name: str, queries: Mapping[str, str]) -> None:
         self.name = name
         self._queries = dict(queries)
+        for key, text in self._queries.items():
+            QUERY_NAMES[text] = f"{name}.{key}"
 
     def __getitem__(self, key: str) -> str:
         try:

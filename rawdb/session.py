@@ -102,7 +102,7 @@ class Session:
     def _prepare(self, sql: str, params: Any, bind: _Bind) -> tuple[str, Any]:
         """Compile and bind: rawdb's own checks, before anything is sent."""
         compiled = compile_sql(sql, self._dialect.paramstyle)
-        reason = getattr(compiled, "ends_transaction", None)  # TEMP until sql.py classifies
+        reason = compiled.ends_transaction
         if reason is not None and self._tx is not None:
             raise InterfaceError(
                 f"refused inside a transaction: {reason}. The block commits or rolls back "
@@ -125,9 +125,14 @@ class Session:
         holder = self._enter() if self._holder.stream is None else await self._enter_after_stream()
         try:
             text, args = self._prepare(sql, params, bind)
+            pool = self._pool
+            observer = pool._observer
             try:
-                async with self._pool.statement_timer():
-                    result = await call(text, args)
+                async with pool.statement_timer():
+                    if observer is None:
+                        result = await call(text, args)
+                    else:
+                        result = await observer.statement(sql, lambda: call(text, args))
             except BaseException as exc:
                 raise self._fail(exc)
             if self._tx is not None and not self._conn.in_transaction:

@@ -343,8 +343,9 @@ N_ROWS = 20_000
 
 
 async def fill_big_table(pool: rawdb.Pool) -> None:
+    async with pool.connection() as conn:  # DDL: MySQL would commit it implicitly inside a transaction
+        await conn.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, payload VARCHAR(600))")
     async with pool.transaction() as tx:
-        await tx.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, payload VARCHAR(600))")
         inserted = await tx.copy_records("big", ["id", "payload"],
                                          [(i, PAYLOAD) for i in range(N_ROWS)])
     assert inserted == N_ROWS

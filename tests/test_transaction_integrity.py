@@ -244,14 +244,14 @@ async def test_nested_connection_transaction_is_a_savepoint(items: rawdb.Pool) -
                 async with conn.transaction() as inner:
                     await inner.execute("INSERT INTO items (id, note) VALUES (3, 'inner')")
                 raise RuntimeError("outer fails")
-        assert await stored(items) == [1]
+        assert [r[0] for r in await conn.fetch_all("SELECT id FROM items ORDER BY id")] == [1]
         async with conn.transaction() as outer:
             await outer.execute("INSERT INTO items (id, note) VALUES (2, 'outer')")
             with pytest.raises(KeyError):
                 async with conn.transaction() as inner:
                     await inner.execute("INSERT INTO items (id, note) VALUES (3, 'inner')")
                     raise KeyError("inner fails alone")
-        assert await stored(items) == [1, 2]
+        assert [r[0] for r in await conn.fetch_all("SELECT id FROM items ORDER BY id")] == [1, 2]
         with pytest.raises(rawdb.InterfaceError, match="savepoint"):
             async with conn.transaction(), conn.transaction(isolation="serializable"):
                 pass
