@@ -416,3 +416,15 @@ async def test_break_from_iterate_then_commit_leaves_a_clean_connection(pool: ra
             async with pool.transaction() as tx:
                 assert await tx.fetch_val("SELECT payload FROM big WHERE id = 1") == f"round {round_}"
     assert pool.stats().in_use == 0
+
+
+def test_sqlite_timestamp_text_is_fixed_width_and_sorts() -> None:
+    """Text timestamps sort correctly only at a fixed width: strftime dropped the
+    zero padding of years before 1000 on glibc ('1-01-01 …')."""
+    from rawdb.dialects.sqlite import _sqlite_text
+
+    values = [dt.datetime(1, 1, 1, tzinfo=dt.UTC), dt.datetime(999, 12, 31, 23, 59, 59),
+              dt.datetime(2024, 5, 6, 7, 8, 9, 123, tzinfo=dt.timezone(dt.timedelta(hours=2)))]
+    texts = [_sqlite_text(v) for v in values]
+    assert texts == ["0001-01-01 00:00:00.000000", "0999-12-31 23:59:59.000000", "2024-05-06 05:08:09.000123"]
+    assert texts == sorted(texts)

@@ -278,7 +278,9 @@ class SQLiteConnection(DriverConnection):
 
 
 def _sqlite_text(value: dt.datetime) -> str:
-    return to_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # "YYYY-MM-DD HH:MM:SS.ffffff" in UTC: isoformat (years always four digits) cut
+    # before its "+00:00", several times cheaper than strftime on bulk inserts.
+    return to_utc(value).isoformat(" ", "microseconds")[:26]
 
 
 class SQLiteDialect(Dialect):
