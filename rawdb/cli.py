@@ -213,6 +213,10 @@ async def _repair(migrator: Migrator, args: argparse.Namespace, where: str, out:
 async def _baseline(migrator: Migrator, args: argparse.Namespace, where: str, out: TextIO) -> int:
     report = await migrator.baseline(args.target)
     print(f"rawdb baseline: {where}: recorded version {report.version} (was {report.before})", file=out)
+    if report.repaired:
+        print(f"repaired to match v{report.version:03d} (rows kept):", file=out)
+        for line in report.repaired:
+            print(f"  - {line}", file=out)
     if report.differences:
         print("differences from the scripts' schema (left as they are):", file=out)
         for line in report.differences:

@@ -191,6 +191,28 @@ class Backend:
     async def expected_shape(self, scripts: Sequence[tuple[Script, list[Statement]]]) -> Shape:
         raise NotImplementedError
 
+    # -- baseline repair ---------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def conforming(self) -> AsyncIterator[None]:
+        """Connection settings `conform` needs around the baseline's transaction."""
+        yield
+
+    async def conform(
+        self,
+        scripts: Sequence[tuple[Script, list[Statement]]],
+        skipped: Sequence[tuple[Script, list[Statement]]],
+        *,
+        version: int,
+        expected: Shape,
+        actual: Shape,
+    ) -> list[str]:
+        """Make the schema what ``scripts`` build, keeping every row; returns what was done.
+
+        Only SQLite does it (its old files are the ones the old system's fallback
+        made); on the servers baseline checks, records and reports.
+        """
+        return []
+
     # -- history writes -------------------------------------------------------------
     async def record(
         self,

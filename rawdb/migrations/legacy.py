@@ -156,8 +156,12 @@ def unrecognised_state(
     has_history: bool,
     created: Sequence[Created],
     present: Sequence[Created],
+    folder_flag: str = "--dir DIR",
 ) -> UnrecognisedState:
-    """Build the error that names the state, the objects and the way out."""
+    """Build the error that names the state, the objects and the way out.
+
+    ``folder_flag`` is how the CLI names the scripts in use (``--store`` or ``--dir DIR``).
+    """
     versions = sorted({o.version for o in present})
     if dialect == "sqlite" and versions == [version + 1]:
         state = "half-applied"
@@ -181,16 +185,23 @@ def unrecognised_state(
     label = "user_version" if dialect == "sqlite" else "recorded version"
     suggestion = suggest_baseline(created, present, version)
     if suggestion is not None:
+        repair = (
+            " On SQLite it first brings the schema to that version in the same transaction "
+            "(the data fixes of the scripts it skips, tables rebuilt with the scripts' "
+            "definition, missing indexes and triggers), keeping every row."
+            if dialect == "sqlite"
+            else ""
+        )
         way_out = (
             f"If the schema matches v{suggestion:03d}, adopt it explicitly with "
-            f"`rawdb baseline --to {suggestion}` (Migrator.baseline({suggestion})): it checks "
-            "that every table and column of that version exists, records it, and reports "
-            "the remaining differences; it never drops data."
+            f"`rawdb baseline --to {suggestion} {folder_flag}` (Migrator.baseline({suggestion})): it "
+            "checks that every table and column of that version exists, records it, and reports "
+            f"the remaining differences; it never drops data.{repair}"
         )
     else:
         way_out = (
             "No script version matches the tables present; repair the schema by hand, then "
-            "use `rawdb baseline --to N` (Migrator.baseline(N))."
+            f"use `rawdb baseline --to N {folder_flag}` (Migrator.baseline(N))."
         )
     message = (
         f"database state not recognised ({state}): its {label} is {version}, but {objects} "

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from rawdb.errors import DirtyDatabase, MigrationDrift, MigrationError
 from rawdb.migrations.base import HISTORY_TABLE, Backend, DbState, HistoryRow, progress_checksum
-from rawdb.migrations.discovery import MigrationSource, Script, discover, resolve_directory
+from rawdb.migrations.discovery import BundledSchema, MigrationSource, Script, discover, resolve_directory
 from rawdb.migrations.errors import ForeignHistory
 from rawdb.migrations.legacy import conflicts, created_objects, unrecognised_state
 from rawdb.migrations.ownership import Owner, folder_owner, ownership_error
@@ -295,6 +295,7 @@ class Migrator:
             has_history=state.has_history,
             created=created,
             present=present,
+            folder_flag="--store" if isinstance(self.source, BundledSchema) else "--dir DIR",
         )
 
     def _planned(self, backend: Backend, script: Script, statements: list[Statement], state: DbState) -> PlannedScript:
@@ -622,9 +623,18 @@ class Migrator:
 
         Checks that every table and column of ``version`` (as the scripts build
         it on a scratch database) exists, then records ``version`` (SQLite:
-        ``user_version`` too) and returns the differences that remain (missing
-        triggers, CHECKs, indexes, other types or defaults). Never changes the
-        schema and never drops data.
+        ``user_version`` too). Never drops data.
+
+        On SQLite it also makes the schema what it records, in the same
+        transaction (`rawdb.migrations.sqlite_conform`): the data fixes
+        (``UPDATE``/``DELETE``) of the scripts it records without running them
+        are run, tables whose columns, defaults or CHECKs differ from the
+        scripts' are rebuilt with every row (and every extra column) kept, and
+        missing indexes and triggers are created, so that a file the old
+        system's fallback made is writable and correct afterwards. On
+        PostgreSQL and MySQL it checks and records only. The report lists what
+        was repaired and the differences that remain (on SQLite: what the
+        scripts do not define, kept on purpose).
         """
         scripts, statements = self.scripts()
         latest = scripts[-1].version if scripts else 0
@@ -636,7 +646,7 @@ class Migrator:
             async with backend.session_lock(deadline):
                 expected = await backend.expected_shape([(s, statements[s.version]) for s in scripts[:version]])
                 await backend.ensure_history()
-                async with backend.snapshot(deadline, write=True):
+                async with backend.conforming(), backend.snapshot(deadline, write=True):
                     state = await backend.read_state()
                     partial = state.partial
                     if partial is not None:
@@ -658,6 +668,15 @@ class Migrator:
                             "version "
                             f"has: {'; '.join(blocking)}. Nothing was recorded."
                         )
+                    chosen = [(s, statements[s.version]) for s in scripts[:version]]
+                    skipped = [
+                        (s, run) for s, run in chosen if s.version > state.version and s.version not in state.history
+                    ]
+                    repaired = await backend.conform(
+                        chosen, skipped, version=version, expected=expected, actual=actual
+                    )
+                    if repaired:
+                        _, differences = compare(expected, await backend.actual_shape(), version)
                     await backend.ensure_history_in_snapshot()
                     backend.pending_owner = self._owner_to_record(state, scripts)
                     for script in scripts[:version]:
@@ -673,12 +692,13 @@ class Migrator:
                         )
                     await backend.set_version(conn, version)
         log.warning(
-            "baseline: recorded version %d (was %d); %d difference(s) from the scripts' schema remain",
+            "baseline: recorded version %d (was %d); %d repair(s); %d difference(s) from the scripts' schema remain",
             version,
             state.version,
+            len(repaired),
             len(differences),
         )
-        return BaselineReport(before=state.version, version=version, differences=differences)
+        return BaselineReport(before=state.version, version=version, differences=differences, repaired=repaired)
 
 
 async def schema_version(pool: Pool, directory: MigrationSource | None = None) -> int:

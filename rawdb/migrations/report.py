@@ -142,12 +142,18 @@ class RepairReport(msgspec.Struct, frozen=True):
 
 
 class BaselineReport(msgspec.Struct, frozen=True):
-    """Result of ``Migrator.baseline(N)``: the version recorded and what still differs."""
+    """Result of ``Migrator.baseline(N)``: the version recorded, what was repaired, what differs."""
 
     before: int
     version: int
     differences: list[str]
-    """Differences from the scripts' schema that do not block adoption (never fixed for you)."""
+    """Differences from the scripts' schema that remain: on SQLite what baseline keeps on
+    purpose (tables, columns, indexes the scripts do not have); on the servers every
+    difference (they are checked and recorded, never changed)."""
+    repaired: list[str] = msgspec.field(default_factory=list)
+    """SQLite: what baseline changed to reach the version it records (data fixes of the
+    scripts it skipped, tables rebuilt with the scripts' definition, missing indexes and
+    triggers), in the same transaction."""
 
 
 class ProgressEvent(msgspec.Struct, frozen=True):

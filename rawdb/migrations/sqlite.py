@@ -142,6 +142,37 @@ class SQLiteBackend(Backend):
 
         return await read_shape(fetch)
 
+    @contextlib.asynccontextmanager
+    async def conforming(self) -> AsyncIterator[None]:
+        # Both are no-ops inside a transaction, so they are set around it. Foreign keys
+        # off: dropping a table being rebuilt must not cascade into (or be refused for)
+        # the rows that reference it; conform checks them before the commit instead.
+        # legacy_alter_table on: renaming the rebuilt table back must leave other
+        # tables' triggers and views as written (otherwise SQLite re-parses them while
+        # the old table is gone and refuses).
+        conn = self.conn
+        await conn.execute_verbatim("PRAGMA foreign_keys = OFF")
+        try:
+            await conn.execute_verbatim("PRAGMA legacy_alter_table = ON")
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.execute_verbatim("PRAGMA legacy_alter_table = OFF")
+            await conn.execute_verbatim("PRAGMA foreign_keys = ON")
+
+    async def conform(
+        self,
+        scripts: Sequence[tuple[Script, list[Statement]]],
+        skipped: Sequence[tuple[Script, list[Statement]]],
+        *,
+        version: int,
+        expected: Shape,
+        actual: Shape,
+    ) -> list[str]:
+        from rawdb.migrations.sqlite_conform import conform
+
+        return await conform(self.conn, scripts, skipped, version=version, expected=expected, actual=actual)
+
     async def expected_shape(self, scripts: Sequence[tuple[Script, list[Statement]]]) -> Shape:
         scratch = sqlite3.connect(":memory:", isolation_level=None)
         try:

@@ -317,7 +317,7 @@ async def test_tables_ahead_of_the_version_stop_everything(pool: rawdb.Pool, por
         await migrator.apply()
     assert "table items" in str(info.value) and "v001_items.sql" in str(info.value)
     assert info.value.suggested_baseline == 1
-    assert "rawdb baseline --to 1" in str(info.value)
+    assert "rawdb baseline --to 1 --dir DIR" in str(info.value)
     assert not await table_exists(pool, "notes")
     assert await pool.schema_version() == 0
     assert (await migrator.status()).problems

@@ -86,9 +86,12 @@ def test_baseline_command_on_fallback_file(tmp_path: Path, capsys: pytest.Captur
     built = make_fallback_db(tmp_path / "fallback.db")
     db = f"sqlite:///{built.path}"
     code, _, err = run(capsys, "migrate", "--url", db, "--store")
-    assert code == 1 and "fallback" in err and "rawdb baseline --to 8" in err
+    assert code == 1 and "fallback" in err and "rawdb baseline --to 8 --store" in err
     code, out, _ = run(capsys, "baseline", "--url", db, "--store", "--to", str(LEGACY_MAX_VERSION))
-    assert code == 0 and "recorded version 8 (was 0)" in out and "trigger update_tasks_updated_at" in out
+    assert code == 0 and "recorded version 8 (was 0)" in out
+    assert "repaired to match v008 (rows kept):\n  - v003_fix_task_status_case.sql: ran its 6" in out
+    assert "  - rebuilt table tasks with the definition of v008 (4 row(s) copied" in out
+    assert "left as they are):\n  - index idx_workflow_skills_add_to_skill" in out
     assert inventory(built.path)["user_version"] == LEGACY_MAX_VERSION
     assert run(capsys, "migrate", "--url", db, "--store")[0] == 0
 

@@ -82,7 +82,7 @@ async def test_fallback_file_stops_with_its_state_named(tmp_path: Path, user_ver
         assert info.value.suggested_baseline == LEGACY_MAX_VERSION
         message = str(info.value)
         assert f"user_version is {user_version}" in message
-        assert "fallback" in message and "rawdb baseline --to 8" in message
+        assert "fallback" in message and "rawdb baseline --to 8 --store" in message
         assert ("table tasks" if user_version == 0 else "column tasks.agent_mode") in message
         status = await Migrator(pool, STORE_MIGRATIONS).status()
         assert any("fallback" in p for p in status.problems)
@@ -116,25 +116,28 @@ async def test_partly_half_applied_script(tmp_path: Path) -> None:
     assert info.value.state == "half-applied"
 
 
-async def test_baseline_adopts_fallback_file_without_touching_data(tmp_path: Path) -> None:
+async def test_baseline_adopts_fallback_file_and_repairs_it_keeping_the_data(tmp_path: Path) -> None:
     built = make_fallback_db(tmp_path / "fallback.db", user_version=1)
     rows = count_rows(built.path)
     async with await rawdb.create_pool(url(built.path)) as pool:
         migrator = Migrator(pool, STORE_MIGRATIONS)
         report = await migrator.baseline(LEGACY_MAX_VERSION)
         assert (report.before, report.version) == (1, LEGACY_MAX_VERSION)
+        repaired = "\n".join(report.repaired)
+        assert "v003_fix_task_status_case.sql: ran its 6 data statement(s) (UPDATE/DELETE), 1 row(s)" in repaired
+        assert "rebuilt table tasks with the definition of v008 (4 row(s) copied" in repaired
         text = "\n".join(report.differences)
-        assert "column tasks.agent_mode: NOT NULL here, nullable in v008" in text
-        assert "trigger update_tasks_updated_at on tasks is missing" in text
-        assert "index ix_uploaded_files_session_id on uploaded_files exists here" in text
-        assert "table tasks: 0 CHECK constraint(s) here, 1 in v008" in text
+        assert "column tasks.agent_mode" not in text and "update_tasks_updated_at" not in text
+        assert "CHECK" not in text
+        assert "index ix_uploaded_files_session_id on uploaded_files exists here" in text  # kept
+        assert "update_tasks_updated_at" in inventory(built.path)["triggers"]  # made by baseline
         assert await pool.schema_version() == LEGACY_MAX_VERSION
         status = await migrator.status()
         assert [s.state for s in status.scripts[:LEGACY_MAX_VERSION]] == ["applied"] * LEGACY_MAX_VERSION
         report2 = await pool.migrate(STORE_MIGRATIONS)
         assert report2.before == LEGACY_MAX_VERSION and report2.after > LEGACY_MAX_VERSION
     assert count_rows(built.path) == rows
-    assert "update_tasks_updated_at" in inventory(built.path)["triggers"]  # v009 made it
+    assert "update_tasks_updated_at" in inventory(built.path)["triggers"]
 
 
 async def test_baseline_refuses_when_tables_are_missing(tmp_path: Path) -> None:
