@@ -103,6 +103,13 @@ class DriverConnection(ABC):
     async def reset(self) -> bool:
         """Clear session state left by a stateful statement; False means: replace me."""
 
+    @property
+    def session_changed(self) -> bool:
+        """The driver itself saw the session change since connect (PostgreSQL reports
+        some settings, such as the session user, unasked): reset before reuse even when
+        no statement was classified stateful."""
+        return False
+
     # True when an interrupted statement leaves the connection recoverable in place
     # (SQLite: the worker thread finishes it; a socket protocol would be out of step).
     recoverable = False

@@ -36,9 +36,38 @@ from rawdb.errors import (
 )
 from rawdb.mapping import ValueProfile, naive_to_utc
 
-# What asyncpg's own reset does, plus temporary tables; sent only to connections
-# that ran a statement able to leave such state behind.
-RESET_SQL = "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL; DISCARD TEMP"
+# Everything a user can leave on a session, cleared in one simple-query message (one
+# round trip; the statements run as one implicit transaction, which all of them
+# allow), sent only to connections that ran a statement able to leave state behind.
+# It is DISCARD ALL except for prepared statements: DEALLOCATE ALL would also remove
+# the statements asyncpg prepared, which asyncpg goes on using from its cache ("prepared
+# statement does not exist"), and dropping that cache would cost a Close round trip per
+# statement and a re-prepare of every hot query. So only statements made by SQL
+# PREPARE (from_sql) are deallocated; asyncpg's protocol-level ones stay valid and warm.
+# RESET ALL leaves the role and the session user (they are not reset by it), hence the
+# first two. Names are schema-qualified: the user's search_path is gone by then, but
+# the reset must not depend on that.
+_RESET_STATE = (
+    "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; CLOSE ALL; UNLISTEN *; "
+    "SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES; "
+    "DO $rawdb_reset$ DECLARE s text; BEGIN "
+    "FOR s IN SELECT name FROM pg_catalog.pg_prepared_statements WHERE from_sql LOOP "
+    "EXECUTE 'DEALLOCATE ' || pg_catalog.quote_ident(s); END LOOP; "
+)
+RESET_SQL = _RESET_STATE + "END $rawdb_reset$"
+# The same, for a connection whose asyncpg cache holds statements: if none of those is
+# left on the server (the user ran DEALLOCATE ALL or DISCARD ALL), the reset fails on
+# purpose, and the pool replaces the connection instead of lending out a cache of
+# statements that no longer exist.
+RESET_SQL_KEEPING_CACHE = _RESET_STATE + (
+    "IF NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements) THEN "
+    "RAISE EXCEPTION 'rawdb: the prepared statements asyncpg caches were deallocated'; "
+    "END IF; END $rawdb_reset$"
+)
+# Settings PostgreSQL reports to the client whenever they change (ParameterStatus):
+# reading them costs nothing, and a change means the session is no longer as it was
+# lent out, whatever statement did it (a function calling set_config, say).
+_REPORTED_IDENTITY = ("session_authorization", "is_superuser")
 
 _NO_COLUMNS: Columns = ()
 
@@ -49,10 +78,19 @@ def _rowcount(status: str) -> int:
 
 
 class PostgresConnection(DriverConnection):
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_identity")
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+        self._identity = self._reported_identity()
+
+    def _reported_identity(self) -> tuple[Any, ...]:
+        settings = self._conn.get_settings()
+        return tuple(getattr(settings, name, None) for name in _REPORTED_IDENTITY)
+
+    @property
+    def session_changed(self) -> bool:
+        return self._reported_identity() != self._identity
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         return _rowcount(await self._conn.execute(sql, *args))
@@ -121,7 +159,10 @@ class PostgresConnection(DriverConnection):
         await self._conn.execute("SELECT 1")
 
     async def reset(self) -> bool:
-        await self._conn.execute(RESET_SQL)
+        # asyncpg offers no public view of its statement cache; without one, assume it
+        # holds statements (at worst a connection is replaced needlessly).
+        cache = getattr(self._conn, "_stmt_cache", None)
+        await self._conn.execute(RESET_SQL if cache is not None and not len(cache) else RESET_SQL_KEEPING_CACHE)
         return True
 
     async def copy_records(self, table: str, columns: Sequence[str],
