@@ -499,7 +499,9 @@ class Pool:
         if self._closed or time.monotonic() >= holder.expires_at:
             self._discard(holder, graceful=True)
             return
-        if state is LeaseState.DIRTY:
+        if state is LeaseState.DIRTY or conn.session_changed:
+            # session_changed: the server reported a change no statement text showed
+            # (a function that switched the role, say).
             self._spawn(self._reset_then_return(holder))
             return
         slot.in_use.discard(holder)

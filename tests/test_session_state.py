@@ -242,3 +242,18 @@ async def test_pg_reported_session_user_change_is_seen(one_conn: rawdb.Pool) -> 
         assert conn._conn.session_changed is True
     async with pool.connection() as conn:
         assert conn._conn.session_changed is False
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+async def test_role_switched_inside_a_function_does_not_reach_the_next_user(one_conn: rawdb.Pool) -> None:
+    """No statement text shows the switch; the server's report of it makes the pool reset."""
+    pool = one_conn
+    async with pool.connection() as conn:
+        await conn.execute_verbatim(
+            "CREATE FUNCTION rawdb_become_quietly(r text) RETURNS text LANGUAGE sql "
+            "AS $$ SELECT set_config('role', r, false) $$")
+    async with pool.transaction() as tx:
+        await tx.fetch_val("SELECT rawdb_become_quietly(:r)", {"r": TENANT})
+        assert await tx.fetch_val("SELECT current_user") == TENANT
+    async with pool.transaction() as tx:
+        assert await tx.fetch_val("SELECT current_user") != TENANT
