@@ -257,3 +257,20 @@ async def test_role_switched_inside_a_function_does_not_reach_the_next_user(one_
         assert await tx.fetch_val("SELECT current_user") == TENANT
     async with pool.transaction() as tx:
         assert await tx.fetch_val("SELECT current_user") != TENANT
+
+
+async def test_sqlite_memory_database_is_reset_in_place() -> None:
+    """:memory: has one connection, which is the database: it cannot be replaced, so
+    a temporary table shadowing a real one is dropped in place instead."""
+    async with await rawdb.create_pool("sqlite:///:memory:") as pool:
+        async with pool.connection() as conn:
+            await conn.execute_verbatim("CREATE TABLE items (id INTEGER PRIMARY KEY)")
+        async with pool.transaction() as tx:
+            await tx.execute_verbatim("CREATE TEMP TABLE items (id INTEGER PRIMARY KEY)")
+            await tx.execute("INSERT INTO items (id) VALUES (1)")
+        for i in range(2, 5):
+            async with pool.transaction() as tx:
+                await tx.execute("INSERT INTO items (id) VALUES (:id)", {"id": i})
+        async with pool.connection() as conn:
+            assert [r[0] for r in await conn.fetch_all("SELECT id FROM main.items ORDER BY id")] == [2, 3, 4]
+            assert await conn.fetch_val("PRAGMA foreign_keys") == 1

@@ -49,12 +49,13 @@ def _columns(cursor: sqlite3.Cursor) -> Columns:
 
 
 class SQLiteConnection(DriverConnection):
-    __slots__ = ("_changes_at_begin", "_closed", "_db", "_end_queued", "_memory", "_pending", "_query_only", "_raw",
-                 "_reader", "_stopping")
+    __slots__ = ("_changes_at_begin", "_closed", "_db", "_end_queued", "_memory", "_pending", "_pragmas",
+                 "_query_only", "_raw", "_reader", "_stopping")
 
-    def __init__(self, db: aiosqlite.Connection, memory: bool, reader: bool) -> None:
+    def __init__(self, db: aiosqlite.Connection, memory: bool, reader: bool, pragmas: tuple[str, ...] = ()) -> None:
         self._db = db
         self._memory = memory
+        self._pragmas = pragmas  # the connection's settings, applied again by a reset in place
         self._reader = reader  # query_only for good: its transactions never write
         self._raw: sqlite3.Connection = db._conn
         self._pending: tuple[str, ...] = ()
@@ -229,8 +230,26 @@ class SQLiteConnection(DriverConnection):
 
     async def reset(self) -> bool:
         # PRAGMAs, temp tables, attachments: a fresh connection is simplest — except for
-        # :memory:, where the one connection *is* the database and must be kept.
-        return self._memory
+        # :memory:, where the one connection *is* the database and must be kept, so
+        # what a user can leave on it is undone in place.
+        if not self._memory:
+            return False
+        await self._call(self._t_reset_memory)
+        return True
+
+    def _t_reset_memory(self) -> None:
+        raw = self._raw
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        temp = raw.execute("SELECT type, name FROM temp.sqlite_master WHERE type IN ('table', 'view') "
+                           "AND name NOT LIKE 'sqlite_%'").fetchall()
+        for kind, name in temp:
+            raw.execute(f"DROP {kind.upper()} IF EXISTS temp.{_quoted(name)}")
+        for _, name, _ in raw.execute("PRAGMA database_list").fetchall():
+            if name not in ("main", "temp"):
+                raw.execute(f"DETACH DATABASE {_quoted(name)}")
+        for pragma in (*self._pragmas, "PRAGMA query_only = OFF"):
+            raw.execute(pragma).fetchall()
 
     recoverable = True
 
@@ -275,6 +294,10 @@ class SQLiteConnection(DriverConnection):
 
     def interrupt(self) -> None:
         self._raw.interrupt()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _sqlite_text(value: dt.datetime) -> str:
@@ -363,7 +386,7 @@ class SQLiteDialect(Dialect):
         except BaseException:
             await db.close()
             raise
-        return SQLiteConnection(db, self.memory, reader=role == "reader")
+        return SQLiteConnection(db, self.memory, reader=role == "reader", pragmas=tuple(pragmas))
 
     def adapt_datetime(self, value: dt.datetime) -> Any:
         return _sqlite_text(value)
