@@ -39,11 +39,11 @@ class DatabaseURL:
     A plain class on purpose: a Struct or dataclass would hand the password to every
     generic field dumper (rich's repr, ``asdict``, JSON encoders)."""
 
-    __slots__ = ("database", "dialect", "host", "password", "path", "port", "user")
+    __slots__ = ("database", "dialect", "host", "hosts", "password", "path", "port", "user")
 
     def __init__(self, dialect: str, host: str | None = None, port: int | None = None,
                  user: str | None = None, password: str | None = None, database: str | None = None,
-                 path: str | None = None) -> None:
+                 path: str | None = None, hosts: tuple[tuple[str, int | None], ...] = ()) -> None:
         self.dialect = dialect
         self.host = host
         self.port = port
@@ -51,6 +51,9 @@ class DatabaseURL:
         self.password = password
         self.database = database
         self.path = path  # SQLite file path, or ":memory:"
+        # Every (host, port) of a multi-host URL, in order; empty for one host (``host``/``port``
+        # then name it, and for several they name the first).
+        self.hosts = hosts
 
     def __rich_repr__(self) -> Any:
         yield self.redacted()
@@ -67,8 +70,13 @@ class DatabaseURL:
         auth = ""
         if self.user is not None:
             auth = self.user + (":***" if self.password else "") + "@"
-        port = f":{self.port}" if self.port is not None else ""
-        return f"{self.dialect}://{auth}{self.host or ''}{port}/{self.database or ''}"
+        return f"{self.dialect}://{auth}{self.netloc()}/{self.database or ''}"
+
+    def netloc(self) -> str:
+        """``host:port``, or every one of them, comma-separated, for a multi-host URL."""
+        pairs = self.hosts or ((self.host or "", self.port),)
+        return ",".join((f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+                        for host, port in pairs)
 
     def scrub(self, text: str) -> str:
         """Remove the password from any text (driver messages sometimes echo the DSN)."""
@@ -216,20 +224,41 @@ def parse_url(url: str) -> tuple[DatabaseURL, dict[str, str]]:
             raise ConfigError("SQLite URL names no file (use sqlite:///:memory: for memory)")
         return DatabaseURL(dialect="sqlite", path=path), dict(parse_qsl(query_text, keep_blank_values=True))
     parts = urlsplit(url)
+    hosts = _hosts(dialect, parts.netloc.rpartition("@")[2])
     try:
-        port = parts.port
+        port = parts.port if not hosts else hosts[0][1]
     except ValueError:
         raise ConfigError("database URL has an invalid port") from None
     database = unquote(parts.path.lstrip("/")) or None
     parsed = DatabaseURL(
         dialect=dialect,
-        host=unquote(parts.hostname) if parts.hostname else None,
+        host=(hosts[0][0] if hosts else unquote(parts.hostname) if parts.hostname else None),
         port=port,
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
         database=database,
+        hosts=hosts,
     )
     return parsed, dict(parse_qsl(parts.query, keep_blank_values=True))
+
+
+def _hosts(dialect: str, hostlist: str) -> tuple[tuple[str, int | None], ...]:
+    """The hosts of ``h1:5432,h2:5433`` (PostgreSQL's multi-host form); () for one host."""
+    if "," not in hostlist:
+        return ()
+    if dialect != "postgresql":
+        raise ConfigError("several hosts in one URL are supported for PostgreSQL only")
+    hosts = []
+    for item in hostlist.split(","):
+        one = urlsplit(f"//{item}")
+        try:
+            port = one.port
+        except ValueError:
+            raise ConfigError("database URL has an invalid port") from None
+        if not one.hostname:
+            raise ConfigError("database URL has an empty host in its host list")
+        hosts.append((unquote(one.hostname), port))
+    return tuple(hosts)
 
 
 def default_url() -> str:

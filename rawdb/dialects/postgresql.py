@@ -200,9 +200,17 @@ class PostgresDialect(Dialect):
         settings = {"TimeZone": "UTC", "application_name": "rawdb", **extra.pop("server_settings", {})}
         if o.command_timeout is not None:
             settings.setdefault("statement_timeout", str(int(o.command_timeout * 1000)))
+        host: Any = u.host or "localhost"
+        port: Any = u.port or 5432
+        if u.hosts:
+            # Several hosts: asyncpg tries them in order; only a read-write session will do,
+            # so after a failover the pool's new connections find the promoted server.
+            host = [h for h, _ in u.hosts]
+            port = [p or 5432 for _, p in u.hosts]
+            extra.setdefault("target_session_attrs", "read-write")
         conn = await asyncpg.connect(
-            host=u.host or "localhost",
-            port=u.port or 5432,
+            host=host,
+            port=port,
             user=u.user,
             password=u.password,
             database=u.database,
