@@ -70,7 +70,7 @@ async def create_pool(url: str, **options: Any) -> Pool:
 
 
 def __getattr__(name: str) -> Any:
-    # The migrator and the named-query loader import lazily: most processes that
+    # The migrator, the named-query loader and the checker import lazily: most processes that
     # import rawdb only run queries.
     if name == "Migrator":
         from rawdb.migrations import Migrator
@@ -80,6 +80,10 @@ def __getattr__(name: str) -> Any:
         from rawdb import queries
 
         return getattr(queries, name)
+    if name == "check":  # rawdb.check(): the named-query checker (rawdb.checker)
+        from rawdb.checker import check
+
+        return check
     raise AttributeError(f"module 'rawdb' has no attribute {name!r}")
 
 
@@ -119,6 +123,7 @@ __all__ = [
     "TransactionAborted",
     "UniqueViolation",
     "ValidationError",
+    "check",
     "create_pool",
     "load_queries",
 ]

@@ -1,4 +1,5 @@
-"""``rawdb`` command line: migrate, status, repair, baseline, reencrypt.
+"""``rawdb`` command line: migrate, status, repair, baseline, reencrypt; check and new
+(`rawdb.checker.command`).
 
 A thin adapter over `rawdb.Migrator` for deploy scripts and operators: each
 command opens a small pool, runs one Migrator call, prints what happened and
@@ -23,6 +24,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from rawdb.checker.command import COMMANDS as CHECK_COMMANDS
+from rawdb.checker.command import add_commands as add_check_commands
+from rawdb.checker.command import run_command as run_check_command
 from rawdb.config import default_url
 from rawdb.errors import RawDBError
 
@@ -84,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     baseline = command("baseline", "adopt an existing database at version N after checking its tables and columns")
     baseline.add_argument("--to", type=int, dest="target", metavar="N", required=True)
     _add_reencrypt(commands)
+    add_check_commands(commands)
     return parser
 
 
@@ -343,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rawdb`` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command in CHECK_COMMANDS:
+        return run_check_command(args)
     if args.command in _MIGRATION_COMMANDS and args.directory is None and not args.store:
         parser.error(
             f"{args.command}: name the migration scripts: --dir DIR (your application's folder) "
