@@ -97,7 +97,7 @@ async def test_statements_are_spans_under_their_transaction(isolated: IsolatedDa
 
 async def test_slow_query_log_names_the_query_never_its_values(caplog: pytest.LogCaptureFixture,
                                                                isolated: IsolatedDatabase) -> None:
-    slow_pool = await isolated.pool(slow_query_threshold=0.0001, tracing=False)
+    slow_pool = await isolated.pool(slow_query_threshold=1e-9, tracing=False)
     try:
         from rawdb.queries import QueryGroup
 
