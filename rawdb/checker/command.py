@@ -55,7 +55,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     folders.add_argument("--store", action="store_true", help="rawdb's bundled application schema")
 
 
-def run_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_command(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = sys.stdout if out is None else out  # looked up now: tests and callers swap sys.stdout
+    err = sys.stderr if err is None else err
     if args.command == "new":
         return _new(args, out, err)
     return _check(args, out, err)

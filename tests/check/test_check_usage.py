@@ -1,0 +1,125 @@
+"""rawdb.checker.usage: the parameters and Struct of each call, read from the code."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from rawdb.checker.catalog import load_catalog
+from rawdb.checker.usage import analyze_modules, store_modules
+from rawdb.queries import sql_root
+
+SAMPLE = '''
+import msgspec
+from rawdb.store._common import Columns, QuerySet
+
+_Q = QuerySet("notes", ("get", "put", "find", "find_all", "many"))
+_OTHERS = {t: QuerySet(t, ("get",)) for t in ("a", "b")}
+_COLUMNS = Columns("notes", {})
+FIELDS = ("x", "y")
+
+
+class Note(msgspec.Struct):
+    id: int
+
+
+def _stamp(flag):
+    if flag:
+        return {"at": 1}
+    return {"at": None}
+
+
+def _which(session):
+    if session is None:
+        return "find", {"all": True}
+    return "find_all", {"all": True, "session": session}
+
+
+async def put(tx, body, flag):
+    params = _COLUMNS.bind({"id": 1, "body": body})
+    params["extra"] = 2
+    params.update(_stamp(flag), more=3)
+    params.pop("extra")
+    await _Q.execute(tx, "put", params)
+
+
+async def get(tx, i):
+    return await _Q.fetch_one(tx, "get", {"id": i}, Note)
+
+
+async def find(tx, session):
+    name, params = _which(session)
+    return await _Q.fetch_all(tx, name, params, Note, limit=5)
+
+
+async def many(tx, items):
+    batch = []
+    for item in items:
+        batch.append(_COLUMNS.bind({name: item for name in FIELDS}))
+    await tx.executemany(_Q.sql(tx, "many"), batch)
+
+
+async def loop(tx):
+    for table, queries in _OTHERS.items():
+        await queries.fetch_val(tx, "get", {"k": table})
+
+
+async def lost(tx, params):
+    await _Q.execute(tx, "put", params)
+
+
+async def helper_only(tx):
+    return await get(tx, 1)
+'''
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Iterator[ModuleType]:
+    (tmp_path / "check_sample_mod.py").write_text(textwrap.dedent(SAMPLE))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield importlib.import_module("check_sample_mod")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("check_sample_mod", None)
+
+
+def test_parameters_and_structs_are_read_from_the_calls(sample: ModuleType) -> None:
+    index = analyze_modules([sample], {("notes", q) for q in ("get", "put", "find", "find_all", "many")})
+    calls = {(u.operation, u.group, u.query): u for u in index.usages}
+    put = calls[("check_sample_mod.put", "notes", "put")]
+    assert put.params == {frozenset({"id", "body", "at", "more"})} and put.into is None
+    get = calls[("check_sample_mod.get", "notes", "get")]
+    assert get.params == {frozenset({"id"})} and get.into is sample.Note and not get.paged
+    # Both branches of the helper: each query is checked against every set the call can pass.
+    for query in ("find", "find_all"):
+        found = calls[("check_sample_mod.find", "notes", query)]
+        assert found.paged and found.params == {frozenset({"all"}), frozenset({"all", "session"})}
+    assert calls[("check_sample_mod.many", "notes", "many")].params == {frozenset({"x", "y"})}
+    assert {(u.group, u.params) for u in index.usages if u.operation == "check_sample_mod.loop"} == {
+        ("a", frozenset({frozenset({"k"})})), ("b", frozenset({frozenset({"k"})}))}
+    # A parameter dict that comes from outside cannot be checked: said, not guessed.
+    unresolved = [(u.operation, u.what) for u in index.unresolved]
+    assert unresolved == [("check_sample_mod.lost", "which parameters it passes")]
+    # An operation reaches the queries of the helpers it calls.
+    assert index.operations["check_sample_mod.helper_only"] == {("notes", "get")}
+
+
+def test_every_call_in_the_store_is_followed() -> None:
+    catalog = load_catalog(sql_root() / "queries")
+    index = analyze_modules(store_modules(), set(catalog.queries("sqlite")))
+    assert index.unresolved == []
+    used = {(u.group, u.query) for u in index.usages}
+    assert set(catalog.queries("sqlite")) - used == {("paging", "limit_offset"), ("paging", "offset_only")}
+    assert any(u.paged for u in index.usages)
+    # The store's public operations, all accounted for: each runs named queries or is
+    # one of the updates whose SET list is built from the caller's keys at run time.
+    runtime = {op for op, queries in index.operations.items() if not queries}
+    assert runtime and all(op.split(".")[1].startswith(("update_", "toggle_")) for op in runtime)
+    assert len(index.operations) >= 74
