@@ -44,6 +44,7 @@ from rawdb.errors import (
 )
 from rawdb.mapping import Row
 from rawdb.pool import Pool, PoolStats
+from rawdb.retry import Attempt, RetryEvent, Retrying, retry
 from rawdb.session import Connection, Session, Transaction
 
 __version__ = "0.1.0"
@@ -88,6 +89,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Attempt",
     "CheckViolation",
     "ConfigError",
     "Connection",
@@ -116,6 +118,8 @@ __all__ = [
     "QueryTimeout",
     "RawDBError",
     "ReadOnlyViolation",
+    "RetryEvent",
+    "Retrying",
     "Row",
     "SerializationError",
     "Session",
@@ -126,4 +130,5 @@ __all__ = [
     "check",
     "create_pool",
     "load_queries",
+    "retry",
 ]

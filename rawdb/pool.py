@@ -30,7 +30,7 @@ import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import msgspec
 
@@ -44,6 +44,7 @@ from rawdb.session import Connection, SavepointBlock, SessionState, Transaction,
 if TYPE_CHECKING:
     from rawdb.migrations import MigrationReport, MigrationSource
     from rawdb.pinned import PinnedTransaction
+    from rawdb.retry import Retrying, RetryOptions
 
 log = logging.getLogger("rawdb.pool")
 
@@ -281,7 +282,12 @@ class Pool:
             return self._pinned.connection()
         return ConnectionBlock(self)
 
+    def retrying(self, attempts: int = 5, **options: Unpack[RetryOptions]) -> Retrying:
+        """``async for attempt in pool.retrying(): async with attempt as tx: ...``: the
+        block runs again after a serialization failure or a deadlock (see `rawdb.Retrying`)."""
+        from rawdb.retry import Retrying
 
+        return Retrying(self, attempts, **options)
 
     @contextlib.asynccontextmanager
     async def dedicated_connection(self) -> AsyncIterator[Connection]:
