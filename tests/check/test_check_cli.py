@@ -102,3 +102,21 @@ async def test_the_library_call_and_the_test_helper(app: Path) -> None:
         await assert_queries_ok(queries=["queries"], migrations="migrations", models=["check_cli_renamed"])
     with pytest.raises(CannotCheck):
         await rawdb.check(queries=["queries"])
+
+
+USER_CODE = '''
+from check_cli_models import Note
+
+
+async def get_note(tx, queries, note_id):
+    return await tx.fetch_one(queries.notes.get_note, {"note_id": note_id}, into=Note)
+'''
+
+
+def test_user_code_is_checked_like_the_store(app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (app / "check_cli_code.py").write_text(USER_CODE)
+    assert main([*APP, "--code", "check_cli_code", "--format", "json"]) == 1
+    found = {(f["query"], f["kind"], f["line"]): f["message"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert found.pop(("notes.get_note", "parameter", 2)).startswith(
+        ":id is not passed; note_id is passed but not in the SQL: check_cli_code.py:6 (check_cli_code.get_note)")
+    assert found == {("notes.count_notes", "unused", 4): "no call in check_cli_code runs this query"}
