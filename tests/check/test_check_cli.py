@@ -120,3 +120,11 @@ def test_user_code_is_checked_like_the_store(app: Path, capsys: pytest.CaptureFi
     assert found.pop(("notes.get_note", "parameter", 2)).startswith(
         ":id is not passed; note_id is passed but not in the SQL: check_cli_code.py:6 (check_cli_code.get_note)")
     assert found == {("notes.count_notes", "unused", 4): "no call in check_cli_code runs this query"}
+
+
+def test_a_schema_that_cannot_be_built_is_a_finding(app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (app / "migrations" / "v002_broken.sql").write_text("ALTER TABLE nowhere ADD COLUMN x INTEGER;\n")
+    assert main([*APP, "--format", "json"]) == 1
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    assert (finding["kind"], finding["file"], finding["dialects"]) == ("migration", "migrations", ["sqlite"])
+    assert "no query was checked" in finding["message"] and "v002_broken.sql" in finding["message"]
