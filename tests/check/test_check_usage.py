@@ -14,6 +14,7 @@ import pytest
 from rawdb.checker.catalog import load_catalog
 from rawdb.checker.usage import analyze_modules, store_modules
 from rawdb.queries import sql_root
+from rawdb.store import _common
 
 SAMPLE = '''
 import msgspec
@@ -80,7 +81,10 @@ async def helper_only(tx):
 
 
 @pytest.fixture
-def sample(tmp_path: Path) -> Iterator[ModuleType]:
+def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    # A QuerySet registers the names it needs for the loader's check; the sample's
+    # "notes" file must not stay registered for the rest of the session.
+    monkeypatch.setattr(_common, "_REQUIRED", {k: set(v) for k, v in _common._REQUIRED.items()})
     (tmp_path / "check_sample_mod.py").write_text(textwrap.dedent(SAMPLE))
     sys.path.insert(0, str(tmp_path))
     try:
