@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
 from rawdb.errors import ConfigError
+from rawdb.sqlite_pragmas import PragmaValue, check_sqlite_pragmas, check_synchronous
 
 DEFAULT_URL = "sqlite:///rawdb.db"
 
@@ -100,6 +101,9 @@ class PoolOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     command_timeout: float | None = None
     connect_timeout: float = 10.0
     busy_timeout: float = 5.0
+    # SQLite: how durable a COMMIT is, and per-connection pragmas (see rawdb.sqlite_pragmas).
+    synchronous: str = "full"
+    sqlite_pragmas: dict[str, PragmaValue] = msgspec.field(default_factory=dict)
     # Statements slower than this (seconds) are logged on ``rawdb.query``: name or SQL, never values.
     slow_query_threshold: float | None = None
     # OpenTelemetry spans and metrics: None means on when opentelemetry-api is installed.
@@ -126,7 +130,17 @@ _OPTION_TYPES: dict[str, tuple[type, bool]] = {
 }
 
 
+# Options whose values need more than a type and a range: each has its own checker.
+_CHECKED: dict[str, Callable[[Any], Any]] = {
+    "synchronous": check_synchronous,
+    "sqlite_pragmas": check_sqlite_pragmas,
+}
+
+
 def _coerce(name: str, value: Any) -> Any:
+    checker = _CHECKED.get(name)
+    if checker is not None:
+        return checker(value)
     if name == "connect_options":
         if not isinstance(value, Mapping):
             raise ConfigError(f"option 'connect_options' must be a mapping, got {type(value).__name__}")
@@ -174,8 +188,8 @@ def build_options(query: Mapping[str, str], overrides: Mapping[str, Any]) -> Poo
     merged: dict[str, Any] = {}
     for source in (query, overrides):
         for name, value in source.items():
-            if name != "connect_options" and name not in _OPTION_TYPES:
-                known = ", ".join(sorted([*_OPTION_TYPES, "connect_options"]))
+            if name != "connect_options" and name not in _OPTION_TYPES and name not in _CHECKED:
+                known = ", ".join(sorted([*_OPTION_TYPES, *_CHECKED, "connect_options"]))
                 raise ConfigError(f"unknown option {name!r} (known options: {known})")
             merged[name] = _coerce(name, value)
     options = PoolOptions(**merged)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from rawdb.config import DatabaseURL, PoolOptions
 from rawdb.dialects.base import Dialect
+from rawdb.errors import ConfigError
 
 
 def dialect_for(url: DatabaseURL, options: PoolOptions) -> Dialect:
+    if url.dialect != "sqlite":
+        # Asked for and silently ignored would be worse than refused: the caller
+        # believes the setting is in effect.
+        for name, default in (("synchronous", "full"), ("sqlite_pragmas", {})):
+            if getattr(options, name) != default:
+                raise ConfigError(f"option {name!r} applies to SQLite only, not to {url.dialect}")
     if url.dialect == "sqlite":
         from rawdb.dialects.sqlite import SQLiteDialect
 

@@ -39,6 +39,7 @@ from rawdb.errors import (
     UniqueViolation,
 )
 from rawdb.mapping import ValueProfile, int_to_bool, text_to_datetime
+from rawdb.sqlite_pragmas import pragma_statements
 
 _NO_COLUMNS: Columns = ()
 
@@ -323,6 +324,9 @@ class SQLiteDialect(Dialect):
             parent = Path(url.path).parent
             if str(parent) not in ("", ".") and not parent.exists():
                 raise ConfigError(f"SQLite database directory {str(parent)!r} does not exist")
+        # Part of what every connection is (writer, readers, replacements), set where it
+        # opens; never through a session, whose PRAGMAs mark a connection for replacement.
+        self._tuning = pragma_statements(options.synchronous, options.sqlite_pragmas)
 
     @property
     def shared_single_connection(self) -> bool:
@@ -375,6 +379,7 @@ class SQLiteDialect(Dialect):
             pragmas = [f"PRAGMA busy_timeout = {int(o.busy_timeout * 1000)}", "PRAGMA foreign_keys = ON"]
             if not self.memory:
                 pragmas.insert(0, "PRAGMA journal_mode = WAL")
+            pragmas.extend(self._tuning)
             if role == "reader":
                 pragmas.append("PRAGMA query_only = ON")
 
