@@ -10,6 +10,7 @@ The public API is this module's ``__all__``; everything else is internal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rawdb.config import build_options, parse_url
@@ -50,7 +51,7 @@ from rawdb.session import Connection, Session, Transaction
 __version__ = "0.1.0"
 
 
-async def create_pool(url: str, **options: Any) -> Pool:
+async def create_pool(url: str, *, replicas: Sequence[str] = (), **options: Any) -> Pool:
     """Open a pool for ``url`` (``sqlite:///file.db``, ``postgresql://…``, ``mysql://…``).
 
     Options may be keyword arguments or URL query parameters (keywords win):
@@ -60,11 +61,24 @@ async def create_pool(url: str, **options: Any) -> Pool:
     ``connect_options`` (passed to the driver). Unknown or invalid ones raise
     `ConfigError` naming the option. ``min_size`` connections are opened before this
     returns, so a wrong URL or password fails here rather than on first use.
+
+    ``replicas`` (or ``?replica=host:port``, repeated, in the URL): read replicas of a
+    PostgreSQL or MariaDB primary; read-only transactions run there (see the README's
+    "Scaling out" and the options ``read_your_writes``, ``causal_wait``,
+    ``max_replica_lag``, ``replica_check_interval``).
     """
     from rawdb.dialects import dialect_for
+    from rawdb.replication.urls import split_replica_query
 
+    if isinstance(replicas, str):
+        raise ConfigError("replicas= takes a list of URLs, not one string")
+    url, in_url = split_replica_query(url)
     parsed, query = parse_url(url)
     pool_options = build_options(query, options)
+    if in_url or replicas:
+        from rawdb.replication.startup import open_replicated
+
+        return await open_replicated(parsed, pool_options, [*in_url, *replicas])
     pool = Pool(dialect_for(parsed, pool_options), pool_options)
     await pool._start()
     return pool

@@ -109,6 +109,15 @@ class PoolOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # OpenTelemetry spans and metrics: None means on when opentelemetry-api is installed.
     tracing: bool | None = None
     connect_options: dict[str, Any] = msgspec.field(default_factory=dict)
+    # With replicas (``create_pool(url, replicas=[...])``, see `rawdb.replication`): a read-only
+    # transaction sees every write this pool committed before it began; it waits up to
+    # ``causal_wait`` seconds for a replica to replay that far, then reads on the primary.
+    read_your_writes: bool = True
+    causal_wait: float = 0.05
+    # Replicas further behind than this (seconds) take no new reads; None: no limit.
+    max_replica_lag: float | None = 10.0
+    # How often each replica's health and lag are probed (seconds).
+    replica_check_interval: float = 1.0
 
 
 _OPTION_TYPES: dict[str, tuple[type, bool]] = {
@@ -127,6 +136,10 @@ _OPTION_TYPES: dict[str, tuple[type, bool]] = {
     "busy_timeout": (float, False),
     "slow_query_threshold": (float, True),
     "tracing": (bool, True),
+    "read_your_writes": (bool, False),
+    "causal_wait": (float, False),
+    "max_replica_lag": (float, True),
+    "replica_check_interval": (float, False),
 }
 
 
@@ -218,6 +231,14 @@ def _check_ranges(o: PoolOptions) -> None:
         raise ConfigError(f"option 'max_waiting' must be >= 0, got {o.max_waiting}")
     if o.statement_cache_size < 0:
         raise ConfigError(f"option 'statement_cache_size' must be >= 0, got {o.statement_cache_size}")
+    if not isinstance(o.read_your_writes, bool):
+        raise ConfigError(f"option 'read_your_writes' must be true or false, got {o.read_your_writes!r}")
+    if o.causal_wait < 0:
+        raise ConfigError(f"option 'causal_wait' must be >= 0, got {o.causal_wait}")
+    for name in ("max_replica_lag", "replica_check_interval"):
+        value = getattr(o, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"option {name!r} must be > 0, got {value}")
 
 
 def parse_url(url: str) -> tuple[DatabaseURL, dict[str, str]]:

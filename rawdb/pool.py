@@ -39,11 +39,13 @@ from rawdb.dialects.base import Dialect, DriverConnection, PoolSlot, Role
 from rawdb.errors import ConfigError, ConnectionLost, InterfaceError, PoolClosed, PoolTimeout, QueryTimeout
 from rawdb.lease import Holder, LeaseState
 from rawdb.observe import Observer, make_observer
+from rawdb.replication.stats import ReplicaStats, RoutingStats
 from rawdb.session import Connection, SavepointBlock, SessionState, Transaction, close_abandoned_stream, end_transaction
 
 if TYPE_CHECKING:
     from rawdb.migrations import MigrationReport, MigrationSource
     from rawdb.pinned import PinnedTransaction
+    from rawdb.replication.router import Router
     from rawdb.retry import Retrying, RetryOptions
 
 log = logging.getLogger("rawdb.pool")
@@ -69,6 +71,9 @@ class PoolStats(msgspec.Struct, frozen=True):
     leaks_detected_total: int
     connect_errors_total: int
     opening: int
+    # With replicas: each one's state, and where read-only transactions went.
+    replicas: list[ReplicaStats] = []
+    routing: RoutingStats | None = None
 
 
 def _acquire_site() -> tuple[str, int] | None:
@@ -181,6 +186,8 @@ class Pool:
         self._drained: asyncio.Event | None = None  # set by close() to learn when holders are gone
         # Set by rawdb.testing: every block runs inside one outer transaction that is rolled back.
         self._pinned: PinnedTransaction | None = None
+        # Set by create_pool(replicas=...): read-only transactions go through it.
+        self._replication: Router | None = None
         # Tracing, metrics, slow-query log; None (checked per statement) when nothing watches.
         self._observer: Observer | None = make_observer(self, dialect, options)
         # A reset or recovery in the background must end, even over a dead network.
@@ -227,6 +234,9 @@ class Pool:
         if self._closed and not self._tasks and self._maintenance is None:
             return
         self._closed = True
+        replicas = None
+        if self._replication is not None:  # closed beside the primary, within the same timeout
+            replicas = asyncio.get_running_loop().create_task(self._replication.close(timeout))
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -249,6 +259,8 @@ class Pool:
                 self._close_in_background(holder.conn)
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if replicas is not None:
+            await replicas
 
     async def _close_all_idle(self) -> None:
         closing = []
@@ -269,11 +281,17 @@ class Pool:
         return self._closed
 
     # -- public entry points -------------------------------------------------------------
-    def transaction(self, *, readonly: bool = False,
-                    isolation: str | None = None) -> contextlib.AbstractAsyncContextManager[Transaction]:
-        """``async with pool.transaction() as tx``: BEGIN; COMMIT on success, else ROLLBACK."""
+    def transaction(self, *, readonly: bool = False, isolation: str | None = None, primary: bool = False,
+                    after: str | None = None) -> contextlib.AbstractAsyncContextManager[Transaction]:
+        """``async with pool.transaction() as tx``: BEGIN; COMMIT on success, else ROLLBACK.
+
+        With replicas, ``readonly=True`` runs on one that has replayed this pool's
+        writes (and the write behind ``after``, a ``tx.commit_token()``);
+        ``primary=True`` keeps the read on the primary."""
         if self._pinned is not None:
             return self._pinned.transaction(readonly, isolation)
+        if readonly and not primary and self._replication is not None:
+            return self._replication.read(isolation, after)
         return TransactionBlock(self, readonly, isolation)
 
     def connection(self) -> contextlib.AbstractAsyncContextManager[Connection]:
@@ -346,6 +364,7 @@ class Pool:
 
     def stats(self) -> PoolStats:
         slots = self._slots.values()
+        replicas, routing = self._replication.stats() if self._replication is not None else ([], None)
         return PoolStats(
             size=sum(s.size for s in slots),
             idle=sum(len(s.idle) for s in slots),
@@ -359,6 +378,8 @@ class Pool:
             leaks_detected_total=self._leaks_total,
             connect_errors_total=self._connect_errors_total,
             opening=sum(s.opening for s in slots),
+            replicas=replicas,
+            routing=routing,
         )
 
     def __repr__(self) -> str:
@@ -721,6 +742,8 @@ class TransactionBlock:
         assert tx is not None and holder is not None
         try:
             await end_transaction(tx, clean_exit=et is None)
+            if et is None and not self._readonly and self._pool._replication is not None:
+                await self._pool._replication.committed(tx)  # read-your-writes: where the commit is
         except BaseException as error:
             et, exc, tb = type(error), error, error.__traceback__
             raise
@@ -761,4 +784,8 @@ class ConnectionBlock:
                 await close_abandoned_stream(holder)
         finally:
             conn._state = SessionState.ENDED
-            self._pool._release(holder)
+            try:
+                if self._pool._replication is not None:  # its autocommit statements may have written
+                    await self._pool._replication.connection_released(holder)
+            finally:
+                self._pool._release(holder)

@@ -386,16 +386,28 @@ async def close_abandoned_stream(holder: Holder) -> None:
 class Transaction(Session):
     """A database transaction; ``async with tx.transaction()`` nests a savepoint."""
 
-    __slots__ = ("_readonly",)
+    __slots__ = ("_readonly", "_token")
 
     def __init__(self, pool: Pool, holder: Holder, *, readonly: bool) -> None:
         super().__init__(pool, holder)
         self._readonly = readonly
         self._tx = self
+        self._token: str | None = None  # set on a pool with replicas (rawdb.replication)
 
     @property
     def readonly(self) -> bool:
         return self._readonly
+
+    def commit_token(self) -> str:
+        """After the block: an opaque string for ``pool.transaction(readonly=True, after=token)``
+        in another process, whose read then sees what this transaction wrote (or saw)."""
+        if self._state is not SessionState.ENDED:
+            raise InterfaceError("commit_token() is known once the transaction block has ended")
+        if self._token is None:
+            from rawdb.replication.positions import PRIMARY_TOKEN
+
+            return PRIMARY_TOKEN  # position not tracked here: the reader must ask the primary
+        return self._token
 
     def transaction(self) -> SavepointBlock:
         """A nested block: rolled back alone if it raises, kept if the outer commits."""

@@ -23,7 +23,6 @@ import ast
 import importlib
 import inspect
 import pkgutil
-import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -46,6 +45,7 @@ from rawdb.checker.flow import (
     only,
     parameters,
 )
+from rawdb.checker.report import CannotCheck
 
 __all__ = ["PAGING", "CodeIndex", "Unresolved", "Usage", "analyze_modules", "store_modules"]
 
@@ -125,8 +125,12 @@ class _ModuleAnalysis:
     def __init__(self, module: ModuleType, known: frozenset[tuple[str, str]], index: CodeIndex) -> None:
         self.module = module
         self.index = index
-        self.path = Path(inspect.getfile(module))
-        tree = ast.parse(textwrap.dedent(inspect.getsource(module)), str(self.path))
+        try:
+            self.path = Path(inspect.getfile(module))
+            source = inspect.getsource(module)
+        except (OSError, TypeError) as exc:
+            raise CannotCheck(f"cannot read the source of {module.__name__}: {exc}") from exc
+        tree = ast.parse(source, str(self.path))
         self.ctx = ModuleContext(module, tree, _classify, known)
         self.short = module.__name__.rsplit(".", 1)[-1]
         self.direct: dict[str, set[tuple[str, str]]] = {}
