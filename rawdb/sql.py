@@ -21,7 +21,11 @@ from rawdb.errors import QueryError
 ParamStyle = Literal["qmark", "dollar", "format"]
 
 # Values every driver takes as they are; checked inline on hot paths to skip a call.
-PASSTHROUGH = frozenset({str, int, float, bytes, type(None), bool, tuple})
+# Not float (NaN and infinities are not storable everywhere) nor tuple (an array on
+# PostgreSQL only): the dialect's adapter decides those. The drivers themselves
+# reject what else they cannot encode in these types (a lone surrogate in a str, an
+# int out of range), before anything is sent.
+PASSTHROUGH = frozenset({str, int, bytes, type(None), bool})
 _IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _IDENT_CHARS = _IDENT_START | frozenset("0123456789")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
@@ -121,6 +125,21 @@ class CompiledSQL:
         except KeyError:
             self._check_names(params)
             raise  # pragma: no cover - _check_names always raises here
+        except QueryError as exc:
+            raise self._refused(params, adapt, exc) from exc.__cause__
+
+    def _refused(self, params: Mapping[str, Any], adapt: Callable[[Any], Any], exc: QueryError) -> QueryError:
+        """The adapter refused a value without knowing its name: find the parameter and
+        name it (the adapter's message never holds the value, which may be a secret)."""
+        for name in dict.fromkeys(self.names):
+            value = params[name]
+            if type(value) in PASSTHROUGH:
+                continue
+            try:
+                adapt(value)
+            except QueryError:
+                return type(exc)(f"parameter :{name}: {exc}{self._where()}")
+        return exc  # pragma: no cover - the refusal repeats for the same value
 
     def _check_names(self, params: Mapping[str, Any]) -> None:
         missing = self.name_set.difference(params)

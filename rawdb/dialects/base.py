@@ -16,12 +16,12 @@ import os
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import msgspec
 
 from rawdb.config import DatabaseURL, PoolOptions
-from rawdb.errors import ConfigError, ConnectionLost, QueryError, RawDBError
+from rawdb.errors import ConfigError, ConnectionLost, DataError, QueryError, RawDBError
 from rawdb.mapping import ValueProfile
 from rawdb.sql import PASSTHROUGH, ParamStyle
 
@@ -38,6 +38,42 @@ _json_encode = msgspec.json.encode
 
 def json_text(value: Any) -> str:
     return _json_encode(value).decode()
+
+
+def json_param(value: Any) -> str:
+    """JSON text for a dict/list/Struct parameter; what cannot be encoded is a rawdb error."""
+    try:
+        return _json_encode(value).decode()
+    except UnicodeEncodeError as exc:
+        raise lone_surrogate("a string inside the JSON value", exc) from exc
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise QueryError(f"cannot encode the value as JSON: {exc}") from exc
+
+
+def lone_surrogate(what: str, exc: UnicodeError | None = None, char: str | None = None) -> DataError:
+    """The error for text holding a lone surrogate (half of a UTF-16 pair, as a
+    surrogateescape decode leaves behind): it is not Unicode text, so no UTF-8
+    database can store it. The code point is named, never the text around it."""
+    if char is None and isinstance(exc, UnicodeEncodeError):
+        char = exc.object[exc.start:exc.start + 1]
+    code = f" (U+{ord(char):04X})" if char else ""
+    return DataError(f"{what} contains a lone surrogate{code}: not valid Unicode text, so it cannot be "
+                     "stored as UTF-8")
+
+
+def is_lone_surrogate(exc: BaseException) -> TypeGuard[UnicodeEncodeError]:
+    """A UTF-8 encoder's refusal of a lone surrogate (not any other encoding error)."""
+    return isinstance(exc, UnicodeEncodeError) and exc.reason == "surrogates not allowed"
+
+
+def _refused_record(adapt: Callable[[Any], Any], column: Sequence[Any], index: int) -> QueryError | None:
+    """copy_records: the error naming the record and column whose value the adapter refuses."""
+    for k, value in enumerate(column):
+        try:
+            adapt(value)
+        except QueryError as refused:
+            return type(refused)(f"copy_records: record {k}, column {index + 1}: {refused}")
+    return None
 
 
 class DriverConnection(ABC):
@@ -233,22 +269,57 @@ class Dialect(ABC):
     @abstractmethod
     def adapt_datetime(self, value: dt.datetime) -> Any: ...
 
+    def adapt_float(self, value: float) -> float:
+        """A float parameter, or DataError for one this database cannot store."""
+        return value
+
+    def adapt_tuple(self, value: tuple[Any, ...]) -> Any:
+        """A tuple parameter: only PostgreSQL has a type for it (an array)."""
+        raise QueryError(
+            "a tuple cannot be bound here: only PostgreSQL binds tuples (as arrays); write one "
+            "placeholder per value (IN (:a, :b)), or pass a list, which binds as JSON text")
+
+    def adapt_other(self, value: Any) -> Any:
+        """A value of a type rawdb does not convert itself: the driver binds or refuses it."""
+        return value
+
     def _make_adapter(self) -> Callable[[Any], Any]:
+        """The function that turns one parameter into what the driver binds.
+
+        It raises rawdb errors without the parameter's name (CompiledSQL.bind adds it)
+        and never with the value, which may be a secret."""
         passthrough = PASSTHROUGH
         adapt_datetime = self.adapt_datetime
+        adapt_float = self.adapt_float
+        adapt_tuple = self.adapt_tuple
+        adapt_other = self.adapt_other
 
         def adapt(value: Any) -> Any:
-            if type(value) in passthrough:
+            t = type(value)
+            if t in passthrough:
                 return value
+            if t is float:
+                return adapt_float(value)
             if isinstance(value, dt.datetime):
                 return adapt_datetime(value)
             if isinstance(value, enum.Enum):
                 return value.value
             if isinstance(value, (dict, list, msgspec.Struct)):
-                return json_text(value)
+                return json_param(value)
             if isinstance(value, uuid.UUID):
                 return str(value)
-            return value
+            if isinstance(value, (bytearray, memoryview)):
+                # The same bytes as a bytes value on every dialect (pymysql would bind
+                # their repr as text).
+                return bytes(value)
+            if isinstance(value, tuple):
+                return adapt_tuple(value)
+            if isinstance(value, (set, frozenset)):
+                raise QueryError(f"a {type(value).__name__} cannot be bound: it has no order and no SQL "
+                                 "type; pass a list (bound as JSON text)")
+            if isinstance(value, float):
+                return adapt_float(float(value))
+            return adapt_other(value)
 
         return adapt
 
@@ -268,13 +339,19 @@ class Dialect(ABC):
             types = set(map(type, column))
             if types <= PASSTHROUGH:
                 continue
-            if types <= _DATETIME_OR_NONE:
-                columns[i] = [None if v is None else adapt_datetime(v) for v in column]
-            elif all(t is _NONE or t in _JSON_CONTAINERS or issubclass(t, msgspec.Struct) for t in types):
-                # json_text inlined: one call per value instead of three on a 10,000-row column
-                columns[i] = [None if v is None else _json_encode(v).decode() for v in column]
-            else:
-                columns[i] = list(map(adapt, column))
+            try:
+                if types <= _DATETIME_OR_NONE:
+                    columns[i] = [None if v is None else adapt_datetime(v) for v in column]
+                elif all(t is _NONE or t in _JSON_CONTAINERS or issubclass(t, msgspec.Struct) for t in types):
+                    # json_text inlined: one call per value instead of three on a 10,000-row column
+                    columns[i] = [None if v is None else _json_encode(v).decode() for v in column]
+                else:
+                    columns[i] = list(map(adapt, column))
+            except Exception as exc:
+                refused = _refused_record(adapt, column, i)
+                if refused is None:
+                    raise
+                raise refused from exc
         return list(zip(*columns, strict=True))
 
     @abstractmethod

@@ -13,6 +13,7 @@ statement is replaced rather than reset.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
@@ -21,8 +22,18 @@ import aiomysql
 import pymysql
 from pymysql.constants import CLIENT, FIELD_TYPE
 from pymysql.converters import conversions, convert_datetime
+from pymysql.converters import encoders as pymysql_encoders
 
-from rawdb.dialects.base import Columns, Dialect, DriverConnection, Role, to_utc, with_names
+from rawdb.dialects.base import (
+    Columns,
+    Dialect,
+    DriverConnection,
+    Role,
+    is_lone_surrogate,
+    lone_surrogate,
+    to_utc,
+    with_names,
+)
 from rawdb.errors import (
     CheckViolation,
     ConnectionLost,
@@ -54,6 +65,41 @@ def _parse_datetime(text: str) -> Any:
 
 
 _CONVERSIONS = {**conversions, FIELD_TYPE.DATETIME: _parse_datetime, FIELD_TYPE.TIMESTAMP: _parse_datetime}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_base_escape_args = aiomysql.Cursor._escape_args
+
+
+def _escape_args(cursor: Any, args: Any, conn: aiomysql.Connection) -> Any:
+    """Parameters into SQL literals as aiomysql does, except for what it gets wrong.
+
+    bytes: aiomysql calls PyMySQL's escape_bytes_prefixed, which PyMySQL 1.1 turned
+    into a string ("'str' object is not callable"); they are sent as hex literals.
+    Text holding a lone surrogate is refused: the query is encoded with
+    surrogateescape, which would send some of those as raw, invalid UTF-8 bytes.
+    """
+    if not isinstance(args, (tuple, list)):
+        return _base_escape_args(cursor, args, conn)
+    escape = conn.escape
+    literals = []
+    for i, value in enumerate(args):
+        t = type(value)
+        if t is bytes:
+            literals.append(f"_binary X'{value.hex()}'")
+            continue
+        if t is str and not value.isascii():
+            m = _SURROGATE.search(value)
+            if m is not None:
+                raise lone_surrogate(f"parameter {i + 1} (a str)", char=m.group())
+        literals.append(escape(value))
+    return tuple(literals)
+
+
+class _Cursor(aiomysql.Cursor):  # type: ignore[misc]
+    _escape_args = _escape_args
+
+
+class _SSCursor(aiomysql.SSCursor):  # type: ignore[misc]
+    _escape_args = _escape_args
 
 
 class MySQLConnection(DriverConnection):
@@ -108,7 +154,7 @@ class MySQLConnection(DriverConnection):
 
     def _cursor(self) -> aiomysql.Cursor:
         self._since_end = True
-        return aiomysql.Cursor(self._conn)
+        return _Cursor(self._conn)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         cur = self._cursor()
@@ -139,7 +185,7 @@ class MySQLConnection(DriverConnection):
     async def stream(self, sql: str, args: Sequence[Any], chunk: int
                      ) -> AsyncGenerator[tuple[list[Any], Columns], None]:
         self._since_end = True
-        cur = aiomysql.SSCursor(self._conn)
+        cur = _SSCursor(self._conn)
         try:
             await cur.execute(sql, args)
             desc = cur.description
@@ -254,9 +300,23 @@ class MySQLDialect(Dialect):
     def adapt_datetime(self, value: dt.datetime) -> Any:
         return to_utc(value).replace(tzinfo=None)
 
+    def adapt_float(self, value: float) -> float:
+        if not math.isfinite(value):
+            raise DataError("NaN and infinite floats cannot be stored on MySQL/MariaDB")
+        return value
+
+    def adapt_other(self, value: Any) -> Any:
+        # PyMySQL sends the str() of a type it has no encoder for, as text.
+        if type(value) in pymysql_encoders:
+            return value
+        raise QueryError(f"a {type(value).__name__} cannot be bound on MySQL/MariaDB (its driver would "
+                         "store its str() as text); convert it first")
+
     def translate(self, exc: BaseException) -> RawDBError | None:
         if isinstance(exc, (ConnectionError, OSError, EOFError)) and not isinstance(exc, pymysql.Error):
             return ConnectionLost(self.url.scrub(f"connection lost: {exc}"))
+        if is_lone_surrogate(exc):  # parameters are checked before: the SQL text itself
+            return lone_surrogate("the SQL text", exc)
         if not isinstance(exc, pymysql.Error):
             return None
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0

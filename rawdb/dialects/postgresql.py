@@ -11,13 +11,14 @@ turns it off for pgbouncer in transaction mode).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import asyncpg
 import asyncpg.exceptions as pgx
 
-from rawdb.dialects.base import Columns, Dialect, DriverConnection, with_names
+from rawdb.dialects.base import Columns, Dialect, DriverConnection, is_lone_surrogate, lone_surrogate, with_names
 from rawdb.errors import (
     CheckViolation,
     ConnectionLost,
@@ -230,6 +231,9 @@ class PostgresDialect(Dialect):
         # the process's local zone; naive input is taken to be UTC, as everywhere.
         return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
+    def adapt_tuple(self, value: tuple[Any, ...]) -> Any:
+        return value  # an array (WHERE id = ANY(:ids)), or a composite value
+
     def translate(self, exc: BaseException) -> RawDBError | None:
         if isinstance(exc, (pgx.ConnectionDoesNotExistError, pgx.InterfaceError)) and (
             "closed" in str(exc) or "does not exist" in str(exc)
@@ -240,7 +244,12 @@ class PostgresDialect(Dialect):
             # FATAL while the connection sat idle); the connection cannot be trusted.
             return ConnectionLost(self.url.scrub(f"connection lost: {exc}"))
         if isinstance(exc, pgx.DataError):  # client-side encoding of an argument
-            return DataError(str(exc))
+            return _argument_error(exc)
+        # copy_records: COPY encodes each value itself and lets the codec's error out.
+        if is_lone_surrogate(exc):
+            return lone_surrogate("a str value", exc)
+        if isinstance(exc, OverflowError):
+            return DataError(f"a value is out of range for its column's type: {exc}")
         if isinstance(exc, pgx.InterfaceError):
             return QueryError(str(exc))
         if not isinstance(exc, pgx.PostgresError):
@@ -263,6 +272,22 @@ class PostgresDialect(Dialect):
             with_names(error, table=getattr(exc, "table_name", None), column=column,
                        constraint=getattr(exc, "constraint_name", None))
         return error
+
+
+_ARGUMENT = re.compile(r"invalid input for query argument (\$\d+(?: in element #\d+ of executemany\(\) sequence)?)")
+
+
+def _argument_error(exc: pgx.DataError) -> DataError:
+    """asyncpg's message quotes the argument's value, which may be a secret: keep
+    which argument it was and why it could not be encoded."""
+    m = _ARGUMENT.match(str(exc))
+    where = f"query argument {m.group(1)}" if m else "a query argument"
+    cause = exc.__cause__
+    if cause is not None and is_lone_surrogate(cause):
+        return lone_surrogate(where, cause)
+    if cause is None:
+        return DataError(str(exc) if m is None else f"invalid input for {where}")
+    return DataError(f"invalid input for {where}: {cause}")
 
 
 _SQLSTATE: dict[str, type[RawDBError]] = {

@@ -22,7 +22,17 @@ from typing import Any
 import aiosqlite
 
 from rawdb.config import DatabaseURL, PoolOptions
-from rawdb.dialects.base import Columns, Dialect, DriverConnection, PoolSlot, Role, to_utc, with_names
+from rawdb.dialects.base import (
+    Columns,
+    Dialect,
+    DriverConnection,
+    PoolSlot,
+    Role,
+    is_lone_surrogate,
+    lone_surrogate,
+    to_utc,
+    with_names,
+)
 from rawdb.errors import (
     CheckViolation,
     ConfigError,
@@ -396,8 +406,18 @@ class SQLiteDialect(Dialect):
     def adapt_datetime(self, value: dt.datetime) -> Any:
         return _sqlite_text(value)
 
+    def adapt_float(self, value: float) -> float:
+        if value != value:
+            raise DataError("NaN cannot be stored on SQLite (it would be stored as NULL)")
+        return value
+
     def translate(self, exc: BaseException) -> RawDBError | None:
         if not isinstance(exc, sqlite3.Error):
+            # sqlite3 converts each parameter while binding it, before the statement runs.
+            if is_lone_surrogate(exc):
+                return lone_surrogate("a str parameter", exc)
+            if isinstance(exc, OverflowError):
+                return DataError("an int parameter is outside SQLite's INTEGER range (-2**63 to 2**63-1)")
             if isinstance(exc, ValueError) and "closed" in str(exc).lower():
                 return ConnectionLost("SQLite connection is closed")
             return None
