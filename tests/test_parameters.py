@@ -5,12 +5,13 @@ The rules (README, "Behaviour you can rely on"): bytes, bytearray and memoryview
 are stored as the same bytes and read back as bytes; a tuple binds as a PostgreSQL
 array and is a QueryError elsewhere, a set everywhere; an int outside the column's
 range, a float the database cannot store and text holding a lone surrogate are a
-DataError. An error names the parameter (or the kind of value), never the value
-itself.
+DataError; datetimes bind to timestamp columns with and without a time zone. An
+error names the parameter (or the kind of value), never the value itself.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -18,6 +19,7 @@ import msgspec
 import pytest
 
 import rawdb
+from tests.test_mapping import process_timezone
 
 DDL = {
     "sqlite": "CREATE TABLE param_t (id INTEGER PRIMARY KEY, data BLOB, txt TEXT, num BIGINT, "
@@ -202,3 +204,45 @@ async def test_text_outside_the_basic_plane_is_stored(table: rawdb.Pool) -> None
     assert [r[0] for r in rows] == [text, text]
     doc = rows[0][1]
     assert (msgspec.json.decode(doc) if isinstance(doc, str) else doc) == {"t": text}
+
+
+# -- timestamps -------------------------------------------------------------------------------
+
+STAMP_DDL = {
+    "sqlite": "CREATE TABLE stamps (id INTEGER PRIMARY KEY, wall TEXT, zoned TEXT)",
+    "postgresql": "CREATE TABLE stamps (id integer PRIMARY KEY, wall timestamp, zoned timestamptz)",
+    "mysql": "CREATE TABLE stamps (id INT PRIMARY KEY, wall DATETIME(6), zoned TIMESTAMP(6) NULL)",
+}
+PLUS2 = dt.timezone(dt.timedelta(hours=2))
+INSTANT = dt.datetime(2024, 6, 1, 10, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+class Stamp(msgspec.Struct):
+    id: int
+    wall: dt.datetime
+    zoned: dt.datetime
+
+
+async def test_datetimes_bind_to_timestamp_columns_with_and_without_time_zone(pool: rawdb.Pool) -> None:
+    async with pool.connection() as conn:
+        await conn.execute_verbatim(STAMP_DDL[pool.dialect.name])
+    spellings = [INSTANT, INSTANT.astimezone(PLUS2), INSTANT.replace(tzinfo=None)]  # naive: UTC
+    insert = "INSERT INTO stamps (id, wall, zoned) VALUES (:id, :w, :z)"
+    with process_timezone("Asia/Kolkata"):  # the process's zone must not matter
+        async with pool.transaction() as tx:
+            for i, value in enumerate(spellings, start=1):
+                await tx.execute(insert, {"id": i, "w": value, "z": value})
+            await tx.executemany(insert, [{"id": 10 + i, "w": v, "z": v} for i, v in enumerate(spellings)])
+            await tx.copy_records("stamps", ["id", "wall", "zoned"], [(20 + i, v, v) for i, v in enumerate(spellings)])
+            found = await tx.fetch_val("SELECT count(*) FROM stamps WHERE wall = :w AND zoned = :z",
+                                       {"w": INSTANT.astimezone(PLUS2), "z": INSTANT.astimezone(PLUS2)})
+            stamps = await tx.fetch_all("SELECT id, wall, zoned FROM stamps ORDER BY id", into=Stamp)
+            raw = await tx.fetch_one("SELECT wall, zoned FROM stamps WHERE id = 2")
+    assert found == 9
+    assert [(s.wall, s.zoned) for s in stamps] == [(INSTANT, INSTANT)] * 9
+    assert {s.wall.utcoffset() for s in stamps} == {dt.timedelta(0)}
+    if pool.dialect.name == "postgresql":
+        # Read without into=: the timestamp column gives back the instant written, in UTC.
+        assert raw["wall"] == INSTANT and raw["wall"].tzinfo is dt.UTC
+        async with pool.transaction(readonly=True) as tx:
+            assert await tx.fetch_val("SELECT wall::text FROM stamps WHERE id = 2") == "2024-06-01 10:00:00.123456"

@@ -220,6 +220,17 @@ class PostgresDialect(Dialect):
             server_settings=settings,
             **extra,
         )
+        try:
+            # rawdb binds every datetime aware, and asyncpg's encoder for ``timestamp``
+            # (without time zone) refuses aware values. Both types travel as microseconds
+            # since 2000-01-01, so timestamptz's codec binds the UTC wall time into a
+            # timestamp column and reads it back as the aware UTC instant that was
+            # written. Builtin types need no introspection query: this costs no round trip.
+            await conn.set_builtin_type_codec("timestamp", schema="pg_catalog", codec_name="timestamptz",
+                                              format="binary")
+        except BaseException:
+            conn.terminate()
+            raise
         return PostgresConnection(conn)
 
     def connect_error_is_final(self, exc: BaseException) -> bool:
