@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 import pytest
 
 import rawdb
+from rawdb import store
+from rawdb.store.crypto import FernetCipher
 from tests.test_mapping import process_timezone
 
 DDL = {
@@ -246,3 +249,44 @@ async def test_datetimes_bind_to_timestamp_columns_with_and_without_time_zone(po
         assert raw["wall"] == INSTANT and raw["wall"].tzinfo is dt.UTC
         async with pool.transaction(readonly=True) as tx:
             assert await tx.fetch_val("SELECT wall::text FROM stamps WHERE id = 2") == "2024-06-01 10:00:00.123456"
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+async def test_store_refuses_lone_surrogates_before_any_sql(pool: rawdb.Pool) -> None:
+    await pool.migrate(store.MIGRATIONS)
+    cipher = FernetCipher([FernetCipher.generate_key()])
+    bad = f"{SECRET}\udcfftail"
+    attempts: list[tuple[str, Callable[[rawdb.Transaction], Awaitable[Any]]]] = [
+        ("task_result", lambda tx: store.tasks.save_task(tx, "t1", "s", "d", "llm", task_result=bad)),
+        ("profile_name", lambda tx: store.llm_profiles.create_profile(tx, bad, "openai", "m")),
+        ("provider_config", lambda tx: store.llm_profiles.create_profile(
+            tx, "p", "openai", "m", provider_config={"k": [bad]})),
+        ("api_key", lambda tx: store.llm_profiles.create_profile(tx, "p", "openai", "m", api_key=bad,
+                                                                 cipher=cipher)),
+        ("value", lambda tx: store.credentials.store_credential(tx, "k", bad, cipher=cipher)),
+        ("mcp_server_config", lambda tx: store.tasks.save_task(
+            tx, "t1", "s", "d", "llm", mcp_server_config='{"mcpServers": {"' + bad + '": {}}}')),
+        ("profile_name", lambda tx: store.llm_profiles.get_profile(tx, bad)),  # a lookup key
+    ]
+    for field, attempt in attempts:
+        with pytest.raises(rawdb.DataError) as info:
+            async with pool.transaction() as tx:
+                await attempt(tx)
+        message = str(info.value)
+        assert message.startswith(f"{field}:"), message
+        assert "surrogate" in message and SECRET not in message and "tail" not in message
+    async with pool.transaction(readonly=True) as tx:
+        for name in ("tasks", "llm_profiles", "credentials"):
+            assert await tx.fetch_val(f"SELECT count(*) FROM {name}") == 0
+
+
+async def test_store_refuses_nan_in_json_values(pool: rawdb.Pool) -> None:
+    await pool.migrate(store.MIGRATIONS)
+    with pytest.raises(rawdb.ValidationError) as info:
+        async with pool.transaction() as tx:
+            await store.llm_profiles.create_profile(tx, "p", "openai", "m", temperature=math.nan)
+    assert str(info.value).startswith("temperature:")
+    async with pool.transaction(readonly=True) as tx:
+        assert await tx.fetch_val("SELECT count(*) FROM llm_profiles") == 0

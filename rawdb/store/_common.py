@@ -3,15 +3,17 @@
 Each table module declares its queries once (``QuerySet``) and its writable
 columns once (``Columns``). Everything that turns caller input into bound
 parameters runs through here, so the nine modules apply the same rules: NUL
-bytes are a ``DataError``, over-long strings, bad types, unknown update keys,
-naive datetimes and bad paging values a ``ValidationError`` naming the field —
-all before any SQL is sent.
+bytes and lone surrogates in text are a ``DataError``, over-long strings, bad
+types, unknown update keys, naive datetimes and bad paging values a
+``ValidationError`` naming the field — all before any SQL is sent.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import math
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ __all__ = [
     "QuerySet",
     "aware",
     "boolean",
+    "check_unicode",
     "choice",
     "integer",
     "json_value",
@@ -72,8 +75,10 @@ class QuerySet:
     """The named queries one store module uses, and the calls that run them.
 
     Running statements through these methods (rather than ``tx`` directly) is
-    what guarantees that no text parameter carrying a NUL byte reaches a driver:
-    PostgreSQL cannot store one and the others would store it silently.
+    what guarantees that no text parameter carrying a NUL byte or a lone surrogate
+    reaches a driver: PostgreSQL cannot store a NUL and the others would store it
+    silently; a lone surrogate is not Unicode text, and each driver refused it
+    differently.
     """
 
     def __init__(self, file: str, names: Iterable[str]) -> None:
@@ -95,7 +100,7 @@ class QuerySet:
     async def fetch_one(
         self, tx: Transaction, name: str, params: Mapping[str, Any], into: type[S]
     ) -> S | None:
-        check_nul(params)
+        check_text_params(params)
         row: S | None = await tx.fetch_one(self.sql(tx, name), params, into=into)
         return row
 
@@ -114,7 +119,7 @@ class QuerySet:
         The paging fragments come from ``paging.sql`` and its dialect overrides,
         because OFFSET without LIMIT is spelt differently on each dialect.
         """
-        check_nul(params)
+        check_text_params(params)
         sql = self.sql(tx, name)
         if limit is not None or offset:
             paging = load(tx.dialect.name)["paging"]
@@ -128,7 +133,7 @@ class QuerySet:
         return rows
 
     async def fetch_val(self, tx: Transaction, name: str, params: Mapping[str, Any]) -> Any:
-        check_nul(params)
+        check_text_params(params)
         return await tx.fetch_val(self.sql(tx, name), params)
 
 
@@ -140,15 +145,31 @@ def _join(sql: str, fragment: str) -> str:
 
 
 async def execute_sql(tx: Transaction, sql: str, params: Mapping[str, Any]) -> int:
-    check_nul(params)
+    check_text_params(params)
     count: int = await tx.execute(sql, params)
     return count
 
 
-def check_nul(params: Mapping[str, Any]) -> None:
+def check_text_params(params: Mapping[str, Any]) -> None:
     for name, value in params.items():
-        if isinstance(value, str) and "\x00" in value:
-            raise DataError(f"{name}: text contains a NUL byte, which no dialect stores reliably")
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise DataError(f"{name}: text contains a NUL byte, which no dialect stores reliably")
+            check_unicode(name, value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_unicode(field: str, value: str, what: str = "text") -> None:
+    """Reject a lone surrogate (half of a UTF-16 pair, as a ``surrogateescape`` decode
+    leaves behind): it is not Unicode text and no dialect can store it as UTF-8. The
+    message names the field and the code point, never the text (it may be a secret)."""
+    if not value.isascii():
+        m = _SURROGATE.search(value)
+        if m is not None:
+            raise DataError(f"{field}: {what} contains a lone surrogate (U+{ord(m.group()):04X}), "
+                            "which is not valid Unicode text")
 
 
 # --- time, ids, enums, paging -------------------------------------------------------
@@ -272,7 +293,7 @@ def json_value(shape: Any, *, nullable: bool = True) -> Converter:
                 return None
             raise ValidationError(f"{field}: required, got None")
         parsed = validate_json(field, value, shape)
-        _reject_nul_in_json(field, parsed)
+        _reject_unstorable_in_json(field, parsed)
         return msgspec.json.encode(parsed).decode()
 
     return convert
@@ -288,7 +309,9 @@ def validate_json(field: str, value: Any, shape: Any) -> Any:
         raise ValidationError(f"{field}: {exc}") from None
 
 
-def _reject_nul_in_json(field: str, value: Any) -> None:
+def _reject_unstorable_in_json(field: str, value: Any) -> None:
+    """Text no dialect stores (see ``Columns.bind``), and NaN or infinities, which
+    JSON cannot hold (the encoder would silently write null)."""
     if isinstance(value, msgspec.Struct):
         value = msgspec.to_builtins(value)
     stack = [value]
@@ -297,6 +320,10 @@ def _reject_nul_in_json(field: str, value: Any) -> None:
         if isinstance(item, str):
             if "\x00" in item:
                 raise DataError(f"{field}: JSON text contains a NUL byte")
+            check_unicode(field, item, "JSON text")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValidationError(f"{field}: {item} cannot be stored as JSON (it would become null)")
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -320,11 +347,15 @@ class Columns:
         """
         params: dict[str, Any] = {}
         for name, value in values.items():
+            if isinstance(value, str):
+                check_unicode(name, value)  # before a converter parses it
             converter = self.converters.get(name)
             bound = converter(name, value) if converter is not None else value
             if isinstance(bound, str):
                 if "\x00" in bound:
                     raise DataError(f"{name}: text contains a NUL byte")
+                if bound is not value:
+                    check_unicode(name, bound)
                 limit = self.limits.get(name)
                 if limit is not None and len(bound) > limit:
                     raise ValidationError(

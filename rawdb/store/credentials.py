@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from rawdb.errors import ValidationError
-from rawdb.store._common import Columns, QuerySet, new_id, text
+from rawdb.store._common import Columns, QuerySet, check_unicode, new_id, text
 from rawdb.store.crypto import Cipher, decrypt_secret
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ async def store_credential(
     """
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("value: a credential needs a non-blank string")
+    check_unicode("value", value)  # the cipher would fail encoding it to UTF-8
     params = _COLUMNS.bind({"id": new_id(), "key_name": key_name, "description": description})
     params["encrypted_value"] = cipher.encrypt(value)
     await _Q.execute(tx, "upsert_credential", params)

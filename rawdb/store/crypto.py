@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import msgspec
 
 from rawdb.errors import ConfigError, DecryptionError, ValidationError
-from rawdb.store._common import Columns, QuerySet
+from rawdb.store._common import Columns, QuerySet, check_unicode
 
 if TYPE_CHECKING:
     from rawdb import Transaction
@@ -166,6 +166,7 @@ def encrypt_secret(field: str, value: str | None, cipher: Cipher | None) -> str 
         raise ValidationError(f"{field}: expected a string, got {type(value).__name__}")
     if not value.strip():
         return None
+    check_unicode(field, value)  # the cipher would fail encoding it to UTF-8
     if cipher is None:
         raise ConfigError(f"storing {field} needs cipher= (see rawdb.store.crypto.FernetCipher)")
     return cipher.encrypt(value)
