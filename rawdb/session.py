@@ -30,7 +30,15 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequen
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from rawdb.errors import ConnectionLost, InterfaceError, QueryError, QueryTimeout, RawDBError, TransactionAborted
+from rawdb.errors import (
+    ConnectionLost,
+    DataError,
+    InterfaceError,
+    QueryError,
+    QueryTimeout,
+    RawDBError,
+    TransactionAborted,
+)
 from rawdb.lease import LeaseState
 from rawdb.mapping import map_rows, row_class
 from rawdb.sql import compile_sql
@@ -170,6 +178,11 @@ class Session:
             error.__cause__ = exc
         else:
             translated = self._dialect.translate(exc)
+            if translated is None and isinstance(exc, (TypeError, ValueError, OverflowError)):
+                # A driver refusing a value while encoding it (asyncpg's COPY, say):
+                # the caller gets the typed error bad input always gets.
+                translated = DataError(f"the {self._dialect.name} driver could not send a value: "
+                                       f"{type(exc).__name__}: {exc}")
             if translated is None:
                 error = exc
             else:

@@ -290,3 +290,17 @@ async def test_store_refuses_nan_in_json_values(pool: rawdb.Pool) -> None:
     assert str(info.value).startswith("temperature:")
     async with pool.transaction(readonly=True) as tx:
         assert await tx.fetch_val("SELECT count(*) FROM llm_profiles") == 0
+
+
+async def test_copy_records_with_a_value_of_the_wrong_type_is_a_data_error(pool: rawdb.Pool) -> None:
+    """asyncpg's COPY encoder raised a raw TypeError for a str in an integer column."""
+    if pool.dialect.name != "postgresql":
+        pytest.skip("only COPY encodes values by the column's binary type on the client")
+    async with pool.connection() as conn:
+        await conn.execute_verbatim("CREATE TABLE copy_typed (id INTEGER PRIMARY KEY, n INTEGER)")
+    with pytest.raises(rawdb.DataError) as info:
+        async with pool.transaction() as tx:
+            await tx.copy_records("copy_typed", ["id", "n"], [(1, 2), (2, "three")])
+    assert isinstance(info.value.__cause__, TypeError)
+    async with pool.connection() as conn:
+        assert await conn.fetch_val("SELECT count(*) FROM copy_typed") == 0
