@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rawdb.migrations")
 
 HISTORY_TABLE = "rawdb_schema_history"
-"""rawdb's own bookkeeping table (DECISIONS: rawdb_* tables are not the application's)."""
+"""rawdb's own bookkeeping table (named rawdb_*: it is not one of the application's tables)."""
 
 _HISTORY_COLUMNS = (
     "version, name, checksum, applied_at, duration_ms, success, statements_done, "

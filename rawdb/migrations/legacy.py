@@ -1,6 +1,6 @@
 """Recognise databases whose schema is ahead of their recorded version.
 
-The old runner could leave two such states behind (SCHEMA.md, "Field states"):
+The old runner could leave two such states behind:
 a *half-applied* script (its statements committed one by one, the version bump
 never happened) and a *fallback-made* database (a script failed and the ORM
 created every table directly, leaving the version at 0 or 1). Running the

@@ -5,7 +5,7 @@ The tables come from rawdb's bundled migration scripts, applied by naming them:
 ``await pool.migrate(store.MIGRATIONS)`` (CLI: ``rawdb migrate --store``).
 Every operation takes a transaction first and never commits; input is checked
 before any SQL runs (``rawdb.ValidationError`` / ``rawdb.DataError``); rows come
-back as the Structs of ``rawdb.store.models``. QUERIES.md is the specification.
+back as the Structs of ``rawdb.store.models``.
 """
 
 from __future__ import annotations

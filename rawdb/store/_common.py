@@ -176,7 +176,7 @@ def check_unicode(field: str, value: str, what: str = "text") -> None:
 
 
 def new_id() -> str:
-    """A new uuid4 string: the application, not the database, makes every id (QUERIES §6)."""
+    """A new uuid4 string: the application, not the database, makes every id."""
     return str(uuid.uuid4())
 
 
@@ -195,7 +195,7 @@ def resolve_now(now: datetime | None) -> datetime:
 
 
 def one_of(field: str, value: Any, allowed: type[enum.StrEnum]) -> str:
-    """Validate an enum column value; lowercase only, no case folding (QUERIES §6)."""
+    """Validate an enum column value; lowercase only, no case folding."""
     if isinstance(value, str) and value in allowed._value2member_map_:
         return str(value)
     choices = ", ".join(member.value for member in allowed)

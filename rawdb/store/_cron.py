@@ -1,4 +1,4 @@
-"""Cron evaluation for schedules: one rule, one zone, UTC storage (D13, D14).
+"""Cron evaluation for schedules: one rule, one zone, UTC storage.
 
 ``croniter`` is imported on first use so that rawdb installs without the
 ``rawdb[cron]`` extra; only schedule operations that parse a cron need it.

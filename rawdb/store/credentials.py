@@ -1,6 +1,6 @@
-"""Named secrets (QUERIES §3.7): 4 operations.
+"""Named secrets: 4 operations.
 
-Unlike the old module these never swallow errors (D16): ``None``/``False``
+Unlike the old module these never swallow errors: ``None``/``False``
 mean "absent" and nothing else; a ciphertext the configured keys cannot open
 raises ``DecryptionError``.
 """
@@ -49,10 +49,10 @@ async def store_credential(
     *,
     cipher: Cipher,
 ) -> bool:
-    """Insert or replace a secret in one atomic statement (D18); always True, errors raise.
+    """Insert or replace a secret in one atomic statement; always True, errors raise.
 
-    ``description=None`` keeps the stored description (D17). A blank ``value``
-    is rejected (E2): remove a credential with ``delete_credential``. On
+    ``description=None`` keeps the stored description. A blank ``value``
+    is rejected: remove a credential with ``delete_credential``. On
     MariaDB, concurrent first writes of one key can in principle meet an InnoDB
     deadlock (two unique indexes); it surfaces as ``DeadlockError``.
     """

@@ -1,4 +1,4 @@
-"""Encryption of stored secrets: the ``Cipher`` hook and a Fernet implementation (E1).
+"""Encryption of stored secrets: the ``Cipher`` hook and a Fernet implementation.
 
 The store never chooses a key. Operations that write or read a secret take a
 ``cipher=`` keyword: anything with ``encrypt(str) -> str`` and
@@ -159,7 +159,7 @@ class FernetCipher:
 
 
 def encrypt_secret(field: str, value: str | None, cipher: Cipher | None) -> str | None:
-    """Ciphertext for a profile key; a blank key (None, "", whitespace) is stored as NULL (E2)."""
+    """Ciphertext for a profile key; a blank key (None, "", whitespace) is stored as NULL."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -176,7 +176,7 @@ def decrypt_secret(ciphertext: str | None, cipher: Cipher) -> str | None:
     """Plain text of a stored secret; None only when nothing is stored.
 
     Whatever the injected cipher raises becomes a ``DecryptionError``: callers
-    must be able to tell "wrong key" from "not configured" (D16, E1).
+    must be able to tell "wrong key" from "not configured".
     """
     if not ciphertext:
         return None

@@ -1,9 +1,9 @@
-"""LLM profiles (QUERIES §3.1): 9 operations plus ``count_profiles`` (§7).
+"""LLM profiles: 9 operations plus ``count_profiles``.
 
 At most one profile is the default. The operations keep it so by clearing the
 other defaults in the same transaction, before setting the new one (the v009
 unique index would reject the reverse order), inside a savepoint that is undone
-when the target turns out not to exist (D1, D2).
+when the target turns out not to exist.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ async def list_profiles(
 
 
 async def count_profiles(tx: Transaction, active_only: bool = True) -> int:
-    """Number of (active) profiles, counted in SQL: ``len(list_profiles())`` stops at 50 (C1)."""
+    """Number of (active) profiles, counted in SQL: ``len(list_profiles())`` stops at 50."""
     count = await _Q.fetch_val(tx, "count_profiles", {"include_inactive": not active_only})
     return int(count or 0)
 
@@ -203,7 +203,7 @@ async def set_default_profile(tx: Transaction, profile_name: str) -> bool:
     """Make ``profile_name`` the only default; False (and nothing changed) if it does not exist.
 
     Only rows whose flag actually changes are updated, so unrelated profiles
-    keep their ``updated_at`` (D1).
+    keep their ``updated_at``.
     """
     key = {"profile_name": profile_name}
     current = await _Q.fetch_val(tx, "get_default_flag", key)

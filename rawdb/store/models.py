@@ -1,8 +1,8 @@
-"""Typed rows and JSON shapes of the application schema (SCHEMA.md, QUERIES.md §4).
+"""Typed rows and JSON shapes of the application schema.
 
 Row Structs list exactly the table's columns in the table's column order, so a
 ``SELECT`` written in that order maps positionally as well as by name. Enum
-columns stay lowercase ``str`` in rows (QUERIES §2.3): callers compare with
+columns stay lowercase ``str`` in rows: callers compare with
 ``TaskStatus.RUNNING`` (a ``StrEnum``, equal to ``"running"``) without a
 conversion step on every read. Datetimes are aware UTC.
 """
@@ -58,7 +58,7 @@ class VoiceModelType(enum.StrEnum):
     TTS = "tts"
 
 
-# VARCHAR(n) limits of SCHEMA.md. SQLite does not enforce them, so the store
+# VARCHAR(n) limits of the schema. SQLite does not enforce them, so the store
 # checks every dialect the same way before any SQL runs.
 COLUMN_LIMITS: dict[str, dict[str, int]] = {
     "llm_profiles": {
@@ -84,7 +84,7 @@ COLUMN_LIMITS: dict[str, dict[str, int]] = {
 }
 
 
-# --- JSON shapes (QUERIES §4) ---------------------------------------------------------
+# --- JSON shapes ----------------------------------------------------------------------
 
 
 class TaskMetadata(msgspec.Struct, omit_defaults=True):

@@ -1,6 +1,6 @@
-"""Agent tasks (QUERIES §3.3): 12 operations plus ``count_sessions`` (§7).
+"""Agent tasks: 12 operations plus ``count_sessions``.
 
-Lifecycle stamps follow one rule everywhere (D6, D7): entering ``running`` sets
+Lifecycle stamps follow one rule everywhere: entering ``running`` sets
 ``started_at`` if it is NULL, entering a terminal status sets ``completed_at``
 if it is NULL; both come from the application clock (``now=``). The SQL does
 ``COALESCE(existing, :stamp)`` and this module binds ``:stamp`` only when the
@@ -66,7 +66,7 @@ _Q = QuerySet(
 
 
 def _mcp_server_config(field: str, value: Any) -> str | None:
-    """Text for ``tasks.mcp_server_config``, validated as ``McpServerConfig`` (D23).
+    """Text for ``tasks.mcp_server_config``, validated as ``McpServerConfig``.
 
     A string is stored verbatim once it parses as JSON of the right shape; a
     dict is serialised the way the old code did (``json.dumps``, default
@@ -135,11 +135,11 @@ async def save_task(
     *,
     now: datetime | None = None,
 ) -> Task:
-    """Insert or update a task in one atomic statement (D4) and return it as stored.
+    """Insert or update a task in one atomic statement and return it as stored.
 
     New task: every field is written; ``task_status`` None means ``pending``.
     Existing task: only ``task_result``, ``error_message``, ``report_path`` and
-    ``task_metadata`` (when not None) and the status (when given, D5) change;
+    ``task_metadata`` (when not None) and the status (when given) change;
     the identity fields are ignored. Timestamps follow the module rule.
     Concurrent calls for one new id make one row; on MariaDB an InnoDB deadlock
     between them is possible in principle and surfaces as ``DeadlockError``.
@@ -177,7 +177,7 @@ async def get_task(tx: Transaction, task_id: str) -> Task | None:
 async def get_tasks_by_session(
     tx: Transaction, session_id: str, limit: int | None = 50, offset: int = 0
 ) -> list[Task]:
-    """Newest first. The default limit of 50 is kept for parity; pass None for all (C2)."""
+    """Newest first. The default limit of 50 is kept for parity; pass None for all."""
     limit, offset = page(limit, offset)
     return await _Q.fetch_all(
         tx, "get_tasks_by_session", {"session_id": session_id}, Task, limit=limit, offset=offset
@@ -213,7 +213,7 @@ async def get_all_sessions(
 ) -> list[SessionSummary]:
     """One summary per session, most recently created task first.
 
-    ``status`` is the status of the session's latest task (D8); the
+    ``status`` is the status of the session's latest task; the
     timestamps are ISO-8601 with ``+00:00`` so no client reads them as local time.
     """
     limit, offset = page(limit, offset)
@@ -233,7 +233,7 @@ async def get_all_sessions(
 
 
 async def count_sessions(tx: Transaction) -> int:
-    """Number of distinct sessions, the total for paging ``get_all_sessions`` (C1)."""
+    """Number of distinct sessions, the total for paging ``get_all_sessions``."""
     return int(await _Q.fetch_val(tx, "count_sessions", {}) or 0)
 
 
@@ -268,9 +268,9 @@ async def update_task_status(
     *,
     now: datetime | None = None,
 ) -> bool:
-    """Set the status; optional fields are written when not None (``""`` included, D9).
+    """Set the status; optional fields are written when not None (``""`` included).
 
-    A resume (``paused`` -> ``running``) keeps the first ``started_at`` (D7).
+    A resume (``paused`` -> ``running``) keeps the first ``started_at``.
     """
     return await _set_status(tx, task_id, status, error_message, task_result, report_path, now)
 
@@ -285,7 +285,7 @@ async def update_task_completion(
     *,
     now: datetime | None = None,
 ) -> bool:
-    """Finish a task: ``task_status`` must be terminal; ``completed_at`` is set once (D7)."""
+    """Finish a task: ``task_status`` must be terminal; ``completed_at`` is set once."""
     if task_status not in TERMINAL_STATUSES:
         raise ValidationError(
             f"task_status: {task_status!r} is not terminal "
@@ -306,7 +306,7 @@ async def get_running_tasks(tx: Transaction) -> list[Task]:
 
 
 async def get_active_task(tx: Transaction) -> Task | None:
-    """The most recently started running task, or None; several running tasks are fine (D3)."""
+    """The most recently started running task, or None; several running tasks are fine."""
     return await _Q.fetch_one(tx, "get_active_task", {}, Task)
 
 

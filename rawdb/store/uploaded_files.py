@@ -1,4 +1,4 @@
-"""Uploaded files (QUERIES §3.4): 8 operations. Deleting is soft unless said otherwise."""
+"""Uploaded files: 8 operations. Deleting is soft unless said otherwise."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ async def count_files(
 
 
 async def delete_file(tx: Transaction, file_id: str, *, now: datetime | None = None) -> bool:
-    """Soft delete; False when missing or already deleted, whose ``deleted_at`` stays (D22)."""
+    """Soft delete; False when missing or already deleted, whose ``deleted_at`` stays."""
     return await _Q.execute(tx, "delete_file", {"file_id": file_id, "now": resolve_now(now)}) > 0
 
 
@@ -141,7 +141,7 @@ async def cleanup_deleted_files(
     """Permanently remove files soft-deleted more than ``days_old`` days before ``now``.
 
     The cutoff is computed here and bound, so no dialect's interval syntax is
-    involved (D11). Returns the number of rows removed.
+    involved. Returns the number of rows removed.
     """
     if isinstance(days_old, bool) or not isinstance(days_old, int) or days_old < 0:
         raise ValidationError(f"days_old: expected a non-negative int, got {days_old!r}")

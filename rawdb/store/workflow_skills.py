@@ -1,7 +1,7 @@
-"""Workflows exposed as agent skills (QUERIES §3.9): 5 operations.
+"""Workflows exposed as agent skills: 5 operations.
 
 ``workflow_expose_config`` is an opaque JSON object kept in a text column; it
-is written as JSON text (None as SQL NULL, never the text ``null``, D19) and
+is written as JSON text (None as SQL NULL, never the text ``null``) and
 read back decoded.
 """
 
@@ -49,7 +49,7 @@ async def create_or_update_skill(
     description: str | None = None,
     workflow_expose_config: dict[str, Any] | None = None,
 ) -> WorkflowSkill:
-    """Insert or overwrite the skill of ``flow_id`` in one atomic statement (D18).
+    """Insert or overwrite the skill of ``flow_id`` in one atomic statement.
 
     On an existing skill all four fields are replaced, None included. On
     MariaDB, concurrent first writes can in principle meet an InnoDB deadlock
