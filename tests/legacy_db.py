@@ -1,4 +1,4 @@
-"""Build SQLite files in the states the old system left behind (SCHEMA.md, "Field states").
+"""Build SQLite files in the states the old system left behind.
 
 A plain helper for the migration tests; it holds no tests and does not import rawdb,
 only :mod:`sqlite3`. Every builder writes a new file and returns a :class:`LegacyDb`
@@ -207,7 +207,7 @@ def make_half_applied_db(
 ) -> LegacyDb:
     """``user_version = version`` but script ``version + 1`` already (partly) applied.
 
-    The default is the case SCHEMA.md names: user_version 1 with v002's
+    The default is the common case: user_version 1 with v002's
     ``ALTER TABLE tasks ADD COLUMN agent_mode`` done, so re-running v002 fails with
     "duplicate column name: agent_mode". ``statements`` applies only the first N
     statements of the next script (comments aside; ``PRAGMA`` lines count), as a crash

@@ -273,7 +273,7 @@ async def test_row_that_does_not_fit_names_column_and_type(
 async def test_non_boolean_in_bool_field_names_column(pool: rawdb.Pool) -> None:
     if pool.dialect.name == "postgresql":
         pytest.skip("PostgreSQL returns native booleans: no conversion, so no check "
-                    "(DECISIONS: values are checked where a conversion happens)")
+                    "(values are checked where a conversion happens)")
     async with pool.transaction(readonly=True) as tx:
         with pytest.raises(rawdb.MappingError) as info:
             await tx.fetch_all("SELECT 7 AS flagged", into=Flagged)

@@ -275,7 +275,7 @@ async def test_unknown_parameter_fails_before_sending(pool: rawdb.Pool) -> None:
 
 
 async def test_parameter_error_names_the_query(pool: rawdb.Pool) -> None:
-    # DESIGN.md: "Missing or unknown parameters are an error naming the query and the parameter."
+    # Missing or unknown parameters are an error naming the query and the parameter.
     await make_table(pool, "t_named")
     sql = "INSERT INTO t_named (id, v) VALUES (1, :payload)"
     async with pool.transaction() as tx:

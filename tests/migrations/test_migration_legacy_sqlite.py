@@ -1,4 +1,4 @@
-"""SQLite files the old system left behind (SCHEMA.md "Field states"; QUERIES M2-M4, M7).
+"""SQLite files the old system left behind: half-applied scripts, fallback-made tables.
 
 Built by ``tests/legacy_db.py`` with the old runner's own method (``executescript``,
 then ``user_version`` on a second connection), then opened by rawdb.

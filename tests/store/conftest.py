@@ -4,7 +4,7 @@
 ``sql/migrations/<dialect>``; ``sqlite-legacy`` is a file the *old* runner made
 (scripts v001-v008 through ``executescript`` + ``PRAGMA user_version``, with the
 old system's sample rows) and that rawdb then upgraded: the same tests must pass
-on it unchanged (issue 4, point 6).
+on it unchanged: rawdb must take over files the old system made.
 
 One database per test module and backend (a file, a PostgreSQL schema, a MySQL
 database), dropped afterwards; every test starts from empty tables. A server

@@ -1,4 +1,4 @@
-"""composio_toolkits: the 11 operations of QUERIES §3.6, upsert_toolkits_by_slug, D20 paging."""
+"""composio_toolkits: its 11 operations, upsert_toolkits_by_slug, and paging that never repeats or skips."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""credentials: the 4 operations of QUERIES §3.7 and D16-D18, E1, E2."""
+"""credentials: its 4 operations; errors never swallowed, atomic upserts, blank secrets refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 4, points 3-5 across every table: updated_at, rejected input, exact round trips."""
+"""Across every table: updated_at, rejected input, exact round trips."""
 
 from __future__ import annotations
 

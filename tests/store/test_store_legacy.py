@@ -1,4 +1,4 @@
-"""Issue 4, point 6: files the old system left behind.
+"""Files the old system left behind.
 
 The whole store suite also runs on the ``sqlite-legacy`` backend (a v001-v008
 file made by the old runner, upgraded by ``pool.migrate()``). This module adds

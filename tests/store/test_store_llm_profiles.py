@@ -1,4 +1,4 @@
-"""llm_profiles: the 9 operations of QUERIES §3.1, count_profiles, and D1, D2, D10, D19-D21, E2."""
+"""llm_profiles: its 9 operations and count_profiles, with the old implementation's defects each pinned by a test."""
 
 from __future__ import annotations
 

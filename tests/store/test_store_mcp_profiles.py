@@ -1,4 +1,4 @@
-"""mcp_profiles: the 8 operations of QUERIES §3.2 and D23 (validated params, defensive reads)."""
+"""mcp_profiles: its 8 operations, validated params and defensive reads."""
 
 from __future__ import annotations
 

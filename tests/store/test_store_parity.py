@@ -1,6 +1,6 @@
-"""Issue 4, point 1: every operation, run on SQLite, PostgreSQL and MariaDB, gives identical results.
+"""Every operation, run on SQLite, PostgreSQL and MariaDB, gives identical results.
 
-One scripted scenario calls each of the 74 operations of QUERIES.md and the §7
+One scripted scenario calls each of the 74 operations and the
 extras with a fixed clock, through a proxy that records which functions were
 called. Results are normalised only where a difference is expected by design:
 random uuid4 ids become ``<id n>`` in order of appearance, ciphertexts become

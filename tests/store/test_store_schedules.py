@@ -1,4 +1,4 @@
-"""schedules: the 10 operations of QUERIES §3.8, the scheduler's three (§7), D12-D14."""
+"""schedules: its 10 operations, the scheduler's three, cron in the given zone with UTC storage."""
 
 from __future__ import annotations
 

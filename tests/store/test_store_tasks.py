@@ -1,4 +1,4 @@
-"""tasks: the 12 operations of QUERIES §3.3, count_sessions, and D3-D9, D23 (mcp_server_config)."""
+"""tasks: its 12 operations, count_sessions, the lifecycle stamps and validated mcp_server_config."""
 
 from __future__ import annotations
 

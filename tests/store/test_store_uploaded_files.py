@@ -1,4 +1,4 @@
-"""uploaded_files: the 8 operations of QUERIES §3.4, D11 and D22."""
+"""uploaded_files: its 8 operations, soft and hard deletes."""
 
 from __future__ import annotations
 

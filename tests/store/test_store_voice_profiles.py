@@ -1,4 +1,4 @@
-"""voice_profiles: the 7 operations of QUERIES §3.5 (encryption as in LLM profiles)."""
+"""voice_profiles: its 7 operations (encryption as in LLM profiles)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""workflow_skills: the 5 operations of QUERIES §3.9, D18 (native upsert), D19."""
+"""workflow_skills: its 5 operations, the native upsert, and None stored as SQL NULL (never the text null)."""
 
 from __future__ import annotations
 
