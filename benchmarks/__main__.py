@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dialect", default="sqlite", choices=("sqlite", "postgresql", "mysql"),
                    help="dialect for --profile")
     p.add_argument("--contender", default="rawdb", choices=registry.ORDER, help="contender for --profile")
+    p.add_argument("--w6", action="store_true",
+                   help="W6 read replicas on throwaway servers instead (python -m benchmarks.w6_replicas)")
     args = p.parse_args(argv)
     for name in args.workloads.split(","):
         if name not in WORKLOADS:
@@ -91,6 +93,11 @@ async def run_all(run_plans: list[Plan], progress: Progress) -> dict[str, Dialec
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.w6:
+        from benchmarks import w6_replicas
+
+        return w6_replicas.main(["--reps", str(args.reps or (2 if args.quick else 5))]
+                                + (["--seconds", "1", "--writes", "100", "--w1-ops", "500"] if args.quick else []))
     if args.profile:
         from benchmarks.profiling import profile
 

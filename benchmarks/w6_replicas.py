@@ -1,0 +1,319 @@
+"""W6 read replicas: what routing costs and what it buys, on throwaway replicated servers.
+
+    python -m benchmarks.w6_replicas                       # PostgreSQL and MariaDB, 5 repetitions
+    python -m benchmarks.w6_replicas --dialects postgresql --reps 3 --seconds 2
+    python -m benchmarks --w6                              # the same, from the main entry point
+
+Each dialect gets a primary and ``--replicas`` replicas started for the run (the
+fault suite's throwaway servers: temporary directories, loopback ports, removed
+afterwards), holding the benchmark's 10,000 tasks. Measured, with the
+configurations interleaved within each repetition:
+
+- mixed: ``--tasks`` asyncio tasks for ``--seconds``, 95 % W1-shaped reads (one task
+  by primary key, read-only) and 5 % W2-shaped writes (INSERT + UPDATE), on the
+  primary alone and on primary + replicas (read-your-writes on, then off):
+  throughput, p50/p99 latency, where reads ran and how often read-your-writes
+  sent a read to the primary.
+- write cost: sequential W2 writes with read-your-writes on against off, on the
+  same pool shape: µs per write and round trips per write spent learning positions.
+- routing: sequential W1 reads routed to a replica, against a plain pool on that
+  replica and a plain pool on the primary.
+
+Results: ``benchmarks/results/w6.json`` and ``w6.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+import rawdb
+from benchmarks.data import COLUMNS, INSERT_COLUMNS, Task, dataset, named_sql, new_task
+from benchmarks.environment import load, machine
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SELECT_ONE = named_sql("select_one")
+INSERT = named_sql("insert")
+UPDATE = named_sql("update_status")
+POOL_SIZE = 16
+
+
+# -- servers -----------------------------------------------------------------------------------------
+class Cluster:
+    """A primary and its replicas, started for the run and removed afterwards."""
+
+    def __init__(self, dialect: str, replicas: int) -> None:
+        # The fault suite's throwaway servers (tests/faults), reused rather than copied.
+        from tests.faults import replication
+
+        self.dialect = dialect
+        self.count = replicas
+        self.primary: Any = (replication.PostgresPrimary() if dialect == "postgresql"
+                             else replication.MariaDBPrimary())
+        self.replicas: list[Any] = []
+        self._module = replication
+
+    async def start(self, tasks: list[Task]) -> None:
+        await asyncio.to_thread(self.primary.start)
+        async with await rawdb.create_pool(self.primary.url) as pool:
+            await pool.migrate(rawdb.store.MIGRATIONS)
+            async with pool.transaction() as tx:
+                await tx.copy_records("tasks", COLUMNS, [msgspec.structs.astuple(t) for t in tasks])
+        for n in range(self.count):
+            if self.dialect == "postgresql":
+                replica = self._module.PostgresStandby(self.primary)
+            else:
+                replica = self._module.MariaDBReplica(self.primary, server_id=2 + n)
+            self.replicas.append(replica)
+            await asyncio.to_thread(replica.start)
+        for replica in self.replicas:
+            await replica.wait_caught_up(timeout=120)
+
+    def replica_urls(self) -> list[str]:
+        return [f"127.0.0.1:{r.port}" for r in self.replicas]
+
+    def cleanup(self) -> None:
+        for server in [*self.replicas, self.primary]:
+            server.cleanup()
+
+
+# -- one operation ---------------------------------------------------------------------------------
+async def read_one(pool: rawdb.Pool, task_id: str) -> None:
+    async with pool.transaction(readonly=True) as tx:
+        task = await tx.fetch_one(SELECT_ONE, {"task_id": task_id}, into=Task)
+    assert task is not None
+
+
+async def write_one(pool: rawdb.Pool, session_id: str) -> None:
+    written = new_task(session_id)
+    task = written.task
+    params = {name: getattr(task, name) for name in INSERT_COLUMNS}
+    async with pool.transaction() as tx:
+        await tx.execute(INSERT, params)
+        await tx.execute(UPDATE, {"status": "running", "started_at": written.started_at, "task_id": task.task_id})
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def routing_delta(before: rawdb.PoolStats, after: rawdb.PoolStats) -> dict[str, int]:
+    if before.routing is None or after.routing is None:
+        return {}
+    a, b = msgspec.structs.asdict(after.routing), msgspec.structs.asdict(before.routing)
+    return {k: a[k] - b[k] for k in a}
+
+
+# -- the three measurements ------------------------------------------------------------------------
+async def mixed(pool: rawdb.Pool, ids: list[str], sessions: list[str], tasks: int, seconds: float,
+                write_share: float = 0.05) -> dict[str, Any]:
+    reads: list[float] = []
+    writes: list[float] = []
+    errors: Counter[str] = Counter()
+    stop = time.monotonic() + seconds
+    before = pool.stats()
+
+    async def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        while time.monotonic() < stop:
+            write = rng.random() < write_share
+            started = time.perf_counter()
+            try:
+                if write:
+                    await write_one(pool, rng.choice(sessions))
+                else:
+                    await read_one(pool, rng.choice(ids))
+            except rawdb.RawDBError as exc:
+                errors[type(exc).__name__] += 1
+                continue
+            (writes if write else reads).append(time.perf_counter() - started)
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(n) for n in range(tasks)))
+    elapsed = time.monotonic() - started
+    done = reads + writes
+    return {
+        "ops_per_s": len(done) / elapsed,
+        "reads": len(reads), "writes": len(writes), "errors": dict(errors),
+        "p50_ms": percentile(done, 0.50) * 1000, "p99_ms": percentile(done, 0.99) * 1000,
+        "read_p99_ms": percentile(reads, 0.99) * 1000, "write_p99_ms": percentile(writes, 0.99) * 1000,
+        "routing": routing_delta(before, pool.stats()),
+    }
+
+
+async def interleaved(ops: dict[str, Callable[[], Awaitable[None]]], count: int, chunk: int = 50,
+                      ) -> dict[str, float]:
+    """µs per operation for each of ``ops``, run one after another in short turns (the
+    machine's noise then hits every contender alike), ``count`` operations each."""
+    spent = dict.fromkeys(ops, 0.0)
+    names = list(ops)
+    for turn in range(max(1, count // chunk)):
+        order = names[turn % len(names):] + names[:turn % len(names)]
+        for name in order:
+            op = ops[name]
+            started = time.perf_counter()
+            for _ in range(chunk):
+                await op()
+            spent[name] += time.perf_counter() - started
+    done = max(1, count // chunk) * chunk
+    return {name: total / done * 1e6 for name, total in spent.items()}
+
+
+async def run_dialect(dialect: str, args: argparse.Namespace) -> dict[str, Any]:
+    tasks = dataset()
+    ids = [t.task_id for t in tasks]
+    sessions = sorted({t.session_id for t in tasks})
+    cluster = Cluster(dialect, args.replicas)
+    try:
+        print(f"[{dialect}] starting a primary and {args.replicas} replica(s)…", file=sys.stderr)
+        await cluster.start(tasks)
+        url = cluster.primary.url
+        replicas = cluster.replica_urls()
+        sizes = {"min_size": POOL_SIZE, "max_size": POOL_SIZE}
+        pools = {
+            "primary": await rawdb.create_pool(url, **sizes),
+            "replicas": await rawdb.create_pool(url, replicas=replicas, **sizes),
+            "replicas_no_ryw": await rawdb.create_pool(url, replicas=replicas, read_your_writes=False, **sizes),
+            "direct_replica": await rawdb.create_pool(
+                f"{url.rsplit('@', 1)[0]}@{replicas[0]}/{url.rsplit('/', 1)[1]}", **sizes),
+            "routed_one": await rawdb.create_pool(url, replicas=replicas[:1], **sizes),
+        }
+        samples: dict[str, list[Any]] = {k: [] for k in (
+            "mixed_primary", "mixed_replicas", "mixed_replicas_no_ryw", "write_ryw_us", "write_no_ryw_us",
+            "write_position_round_trips", "w1_routed_us", "w1_direct_us", "w1_primary_us")}
+        rng = random.Random(6)
+        try:
+            for rep in range(args.reps):
+                print(f"[{dialect}] repetition {rep + 1}/{args.reps}", file=sys.stderr)
+                order = ["primary", "replicas", "replicas_no_ryw"]
+                order = order[rep % 3:] + order[:rep % 3]
+                for key in order:
+                    samples[f"mixed_{key}"].append(
+                        await mixed(pools[key], ids, sessions, args.tasks, args.seconds))
+                    await asyncio.sleep(0.5)  # let the replicas catch up between runs
+                router = pools["replicas"]._replication
+                assert router is not None
+                trips = router.writes.round_trips
+                writes = await interleaved({
+                    "on": lambda: write_one(pools["replicas"], rng.choice(sessions)),
+                    "off": lambda: write_one(pools["replicas_no_ryw"], rng.choice(sessions))}, args.writes)
+                samples["write_ryw_us"].append(writes["on"])
+                samples["write_no_ryw_us"].append(writes["off"])
+                samples["write_position_round_trips"].append(
+                    (router.writes.round_trips - trips) / (max(1, args.writes // 50) * 50))
+                await asyncio.sleep(1.0)  # nothing left to replay: routed reads need no check
+                reads = await interleaved({
+                    key: (lambda p=pools[key]: read_one(p, rng.choice(ids)))  # type: ignore[misc]
+                    for key in ("routed_one", "direct_replica", "primary")}, args.w1_ops)
+                samples["w1_routed_us"].append(reads["routed_one"])
+                samples["w1_direct_us"].append(reads["direct_replica"])
+                samples["w1_primary_us"].append(reads["primary"])
+            routed = pools["routed_one"].stats()
+        finally:
+            for pool in pools.values():
+                await pool.close()
+    finally:
+        cluster.cleanup()
+    return {"samples": samples, "routed_stats": msgspec.structs.asdict(routed.routing) if routed.routing else None}
+
+
+# -- report -------------------------------------------------------------------------------------------
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def summarize(dialect: str, result: dict[str, Any]) -> list[str]:
+    s = result["samples"]
+    lines = [f"### {dialect}", "",
+             "| mixed 95/5, 64 tasks | ops/s | p50 ms | p99 ms | read p99 ms | write p99 ms | reads on replicas "
+             "| read-your-writes sent to primary | replica position checks per read |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for key, label in (("mixed_primary", "primary only"), ("mixed_replicas", "primary + replicas"),
+                       ("mixed_replicas_no_ryw", "primary + replicas, read_your_writes=False")):
+        runs = s[key]
+        replica_share = fallback_share = checks = "-"
+        if runs[0]["routing"]:
+            reads = sum(r["routing"]["reads_total"] for r in runs) or 1
+            replica_share = f"{100 * sum(r['routing']['replica_reads_total'] for r in runs) / reads:.1f} %"
+            fallback_share = f"{100 * sum(r['routing']['causal_fallbacks_total'] for r in runs) / reads:.1f} %"
+            checks = f"{sum(r['routing']['causal_checks_total'] for r in runs) / reads:.2f}"
+        lines.append(
+            f"| {label} | {median([r['ops_per_s'] for r in runs]):.0f} | {median([r['p50_ms'] for r in runs]):.2f} "
+            f"| {median([r['p99_ms'] for r in runs]):.2f} | {median([r['read_p99_ms'] for r in runs]):.2f} "
+            f"| {median([r['write_p99_ms'] for r in runs]):.2f} | {replica_share} | {fallback_share} | {checks} |")
+    ratio = [a["ops_per_s"] / b["ops_per_s"] for a, b in zip(s["mixed_replicas"], s["mixed_primary"], strict=True)]
+    lines += ["", f"Throughput, primary + replicas / primary only: {median(ratio):.2f} "
+              f"({min(ratio):.2f}-{max(ratio):.2f})", ""]
+    on, off = s["write_ryw_us"], s["write_no_ryw_us"]
+    cost = [a - b for a, b in zip(on, off, strict=True)]
+    lines += ["| W2 write, sequential | µs per write | round trips per write for the position |", "|---|---|---|",
+              f"| read_your_writes=True | {median(on):.0f} | {median(s['write_position_round_trips']):.2f} |",
+              f"| read_your_writes=False | {median(off):.0f} | 0 |",
+              f"| cost of read-your-writes | {median(cost):+.0f} ({min(cost):+.0f} to {max(cost):+.0f}) | |", ""]
+    routed, direct, primary = s["w1_routed_us"], s["w1_direct_us"], s["w1_primary_us"]
+    vs_direct = [a / b for a, b in zip(routed, direct, strict=True)]
+    vs_primary = [a / b for a, b in zip(routed, primary, strict=True)]
+    lines += ["| W1 read, sequential | µs per read |", "|---|---|",
+              f"| routed to a replica (pool with replicas) | {median(routed):.0f} |",
+              f"| plain pool on that replica | {median(direct):.0f} |",
+              f"| plain pool on the primary | {median(primary):.0f} |", "",
+              f"Routed / plain pool on the replica: {median(vs_direct):.3f} "
+              f"({min(vs_direct):.3f}-{max(vs_direct):.3f}); "
+              f"routed / plain pool on the primary: {median(vs_primary):.3f} "
+              f"({min(vs_primary):.3f}-{max(vs_primary):.3f}); target ≤ 1.05.", ""]
+    return lines
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.w6_replicas", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dialects", default="postgresql,mysql")
+    p.add_argument("--replicas", type=int, default=2)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=3.0, help="per mixed run")
+    p.add_argument("--tasks", type=int, default=64)
+    p.add_argument("--writes", type=int, default=500, help="sequential writes per repetition and setting")
+    p.add_argument("--w1-ops", type=int, default=2000, help="sequential reads per repetition and pool")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = dt.datetime.now(dt.UTC)
+    info = machine()
+    results: dict[str, Any] = {}
+    for dialect in args.dialects.split(","):
+        results[dialect] = asyncio.run(run_dialect(dialect, args))
+    lines = [f"## W6 read replicas ({started:%Y-%m-%d}, {args.reps} repetitions, medians with min-max)", "",
+             f"Machine: {info.get('cores', '?')} cores ({info.get('cpu', '?')}), load {load()}; "
+             f"{args.replicas} replicas per primary, "
+             f"all on this machine. Pools: {POOL_SIZE} connections to each server.", ""]
+    for dialect, result in results.items():
+        lines += summarize(dialect, result)
+    text = "\n".join(lines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    document = {"meta": {"started": started.isoformat(timespec="seconds"), "machine": info,
+                         "args": {k: str(v) for k, v in vars(args).items()}}, "dialects": results}
+    (args.out / "w6.json").write_bytes(msgspec.json.format(msgspec.json.encode(document)) + b"\n")
+    (args.out / "w6.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
