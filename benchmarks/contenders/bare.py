@@ -1,17 +1,36 @@
-"""The bare drivers, used well: their own pools, hand-written SQL, hand-mapped Structs.
+"""The bare drivers at their fastest: the code a skilled user writes with the driver alone.
 
-- PostgreSQL: an asyncpg pool; a jsonb codec decodes ``task_metadata`` straight into
-  `TaskMetadata`, so a row becomes ``Task(*record)``; W4 is ``copy_records_to_table``.
-- MySQL: an aiomysql pool (autocommit, explicit transactions); rows mapped by position;
-  W4 is ``executemany``, which aiomysql rewrites into multi-row INSERTs.
-- SQLite: aiosqlite with WAL, one writer connection behind an asyncio.Lock (``BEGIN
-  IMMEDIATE``) and a LIFO queue of reader connections.
+Each driver manages transactions its own way, in as few round trips (SQLite: thread
+hops) as its public API allows, and the sequential workloads (W1-W4) run on one
+connection, as a script or a single-worker service would: no pool to acquire
+from, no reset on release. W5 is concurrent, so there each driver's own pool (or,
+for SQLite, the usual writer-plus-readers set-up) serves the 64 tasks.
+
+- PostgreSQL: asyncpg, ``conn.transaction(readonly=...)`` (asyncpg has no implicit
+  transactions: BEGIN, the statements, COMMIT); a jsonb codec decodes
+  ``task_metadata`` straight into `TaskMetadata`, so a row is ``Task(*record)``; W4 is
+  ``copy_records_to_table`` (COPY) fed ``astuple`` rows as they are. W5: an asyncpg
+  pool, which resets every connection on release (the ``bare_lax`` variant skips it).
+- MySQL: aiomysql with its default autocommit off: the first statement opens the
+  transaction, ``commit()`` ends it (no START TRANSACTION round trip); aware UTC
+  datetimes are passed as they are (PyMySQL formats the wall time, the session is
+  UTC); rows are mapped by position from PyMySQL's default converters; W4 is
+  ``executemany``, which aiomysql rewrites into multi-row INSERTs. W5: an aiomysql pool.
+- SQLite: aiosqlite in sqlite3's own transaction mode (``isolation_level="IMMEDIATE"``:
+  sqlite3 sends BEGIN IMMEDIATE itself, in the same hop as the first write;
+  ``commit()`` ends it); a read is one statement on a ``query_only`` connection,
+  which SQLite runs as its own read transaction (BEGIN/COMMIT around it would add
+  two hops and change nothing). Timestamps are written with ``isoformat`` and read
+  with ``fromisoformat(text + "+00:00")``. W4 is ``executemany``. W5: one writer
+  behind an asyncio.Lock plus 9 reader connections. ``bare_lax`` is the same with
+  ``synchronous = NORMAL`` (faster commits, but a power loss may drop the last ones).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiomysql
@@ -20,17 +39,12 @@ import asyncpg
 import msgspec
 
 from benchmarks.contenders.base import SERVER_POOL_SIZE, SQLITE_READERS, Contender
-from benchmarks.contenders.values import (
-    meta_decoder,
-    mysql_row,
-    param_adapters,
-    sqlite_row,
-    task_params,
-)
-from benchmarks.data import COLUMNS, INSERT_COLUMNS, Task, WrittenTask, positional_sql
+from benchmarks.contenders.values import meta_decoder, mysql_row, sqlite_row
+from benchmarks.data import COLUMNS, Task, WrittenTask, positional_sql
 
 _json_encode = msgspec.json.encode
 _meta_decode = meta_decoder.decode
+_astuple = msgspec.structs.astuple
 
 
 class _Statements:
@@ -42,14 +56,28 @@ class _Statements:
         self.insert_all = positional_sql("insert_all", style)
 
 
+def _json_text(value: Any) -> str | None:
+    return None if value is None else _json_encode(value).decode()
+
+
 class BareContender(Contender):
     key = "bare"
+    lax = False  # the variant that gives up a guarantee for speed (``bare_lax``)
 
     @staticmethod
-    def for_target(target: Any) -> BareContender:
+    def for_target(target: Any, *, lax: bool = False) -> BareContender:
         cls: type[BareContender] = {"sqlite": BareSQLite, "postgresql": BarePostgres,
                                     "mysql": BareMySQL}[target.dialect]
-        return cls(target)
+        contender = cls(target)
+        if lax:
+            contender.lax = True
+            contender.key = "bare_lax"  # type: ignore[misc]
+            contender.workloads = cls.lax_workloads  # type: ignore[misc]
+        return contender
+
+    # What the lax variant changes, and so where it is worth measuring.
+    lax_workloads: frozenset[str] = frozenset()
+    lax_setup = ""
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
@@ -68,135 +96,217 @@ async def _init_pg(conn: asyncpg.Connection) -> None:
                               encoder=_jsonb_encode, decoder=_jsonb_decode)
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """bare_lax: return connections to asyncpg's pool without its reset round trip."""
+
+
 class BarePostgres(BareContender):
     sql = _Statements("dollar")
-    _pool: asyncpg.Pool
+    lax_workloads = frozenset({"W5"})
+    lax_setup = "asyncpg pool with reset= a no-op: no reset round trip on release, session state is not cleared"
+    _conn: asyncpg.Connection | None = None
+    _pool: asyncpg.Pool | None = None
 
     @property
     def label(self) -> str:
-        return "asyncpg pool"
+        return "asyncpg (lax pool)" if self.lax else "asyncpg"
 
     @property
     def setup(self) -> str:
-        return f"asyncpg.create_pool(max_size={SERVER_POOL_SIZE}), jsonb codec, Task(*record)"
+        if self.lax:
+            return self.lax_setup
+        return (f"W1-W4: one connection, conn.transaction(); W5: asyncpg.create_pool(max_size="
+                f"{SERVER_POOL_SIZE}); jsonb codec, Task(*record), COPY")
 
     async def open(self, *, concurrent: bool) -> None:
-        size = SERVER_POOL_SIZE if concurrent else 1
-        self._pool = await asyncpg.create_pool(self.target.url(), min_size=size,
-                                               max_size=SERVER_POOL_SIZE, init=_init_pg)
+        if concurrent:
+            options: dict[str, Any] = {"reset": _no_reset} if self.lax else {}
+            self._pool = await asyncpg.create_pool(self.target.url(), min_size=SERVER_POOL_SIZE,
+                                                   max_size=SERVER_POOL_SIZE, init=_init_pg, **options)
+        else:
+            self._conn = await asyncpg.connect(self.target.url())
+            await _init_pg(self._conn)
 
     async def close(self) -> None:
-        await self._pool.close()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _with(self, work: Callable[[asyncpg.Connection], Awaitable[Any]], readonly: bool) -> Any:
+        conn = self._conn
+        if conn is not None:
+            async with conn.transaction(readonly=readonly):
+                return await work(conn)
+        assert self._pool is not None
+        async with self._pool.acquire() as pooled, pooled.transaction(readonly=readonly):
+            return await work(pooled)
 
     async def read_one(self, task_id: str) -> Task | None:
-        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-            record = await conn.fetchrow(self.sql.select_one, task_id)
+        record = await self._with(lambda c: c.fetchrow(self.sql.select_one, task_id), True)
         return None if record is None else Task(*record)
 
     async def write_one(self, written: WrittenTask) -> None:
         task = written.task
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(self.sql.insert, *[getattr(task, n) for n in INSERT_COLUMNS])
-            await conn.execute(self.sql.update, "running", written.started_at, task.task_id)
+        insert, update = self.sql.insert, self.sql.update
+
+        async def work(conn: asyncpg.Connection) -> None:
+            await conn.execute(insert, task.task_id, task.session_id, task.task_description, task.status,
+                               task.llm_profile_name, task.upload_files_path, task.workspace_dir,
+                               task.mcp_server_config, task.task_result, task.error_message,
+                               task.report_path, task.task_metadata, task.agent_mode)
+            await conn.execute(update, "running", written.started_at, task.task_id)
+
+        await self._with(work, False)
 
     async def list_session(self, session_id: str) -> list[Task]:
-        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-            records = await conn.fetch(self.sql.list_session, session_id)
+        records = await self._with(lambda c: c.fetch(self.sql.list_session, session_id), True)
         return [Task(*r) for r in records]
 
     async def bulk_insert(self, tasks: Sequence[Task]) -> None:
-        records = [tuple([getattr(t, n) for n in COLUMNS]) for t in tasks]
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.copy_records_to_table("tasks", records=records, columns=list(COLUMNS))
+        records = [_astuple(t) for t in tasks]
+        await self._with(lambda c: c.copy_records_to_table("tasks", records=records, columns=COLUMNS), False)
 
 
 # -- MySQL / MariaDB ----------------------------------------------------------------------------
+def _mysql_insert_params(t: Task) -> tuple[Any, ...]:
+    return (t.task_id, t.session_id, t.task_description, t.status, t.llm_profile_name, t.upload_files_path,
+            t.workspace_dir, t.mcp_server_config, t.task_result, t.error_message, t.report_path,
+            _json_text(t.task_metadata), t.agent_mode)
+
+
+def _mysql_record(t: Task) -> tuple[Any, ...]:
+    # Aware UTC datetimes as they are: PyMySQL writes their wall time, the session is UTC.
+    m = t.task_metadata
+    return (t.task_id, t.session_id, t.task_description, t.status, t.llm_profile_name, t.upload_files_path,
+            t.workspace_dir, t.mcp_server_config, t.task_result, t.error_message, t.report_path,
+            t.created_at, t.updated_at, t.started_at, t.completed_at,
+            None if m is None else _json_encode(m).decode(), t.agent_mode)
+
+
 class BareMySQL(BareContender):
     sql = _Statements("format")
-    _pool: aiomysql.Pool
-
-    def __init__(self, target: Any) -> None:
-        super().__init__(target)
-        self._insert_adapt = param_adapters("mysql", INSERT_COLUMNS)
-        self._all_adapt = param_adapters("mysql", COLUMNS)
+    _conn: Any = None
+    _pool: aiomysql.Pool | None = None
 
     @property
     def label(self) -> str:
-        return "aiomysql pool"
+        return "aiomysql"
 
     @property
     def setup(self) -> str:
-        return f"aiomysql.create_pool(maxsize={SERVER_POOL_SIZE}, autocommit=True), rows by position"
+        return (f"W1-W4: one connection; W5: aiomysql.create_pool(maxsize={SERVER_POOL_SIZE}); "
+                "autocommit off (the driver's default: no START TRANSACTION), rows by position")
+
+    def _options(self) -> dict[str, Any]:
+        t = self.target
+        return {"host": t.host, "port": t.port, "user": t.user, "password": t.password, "db": t.database,
+                "autocommit": False, "charset": "utf8mb4", "init_command": "SET time_zone = '+00:00'"}
 
     async def open(self, *, concurrent: bool) -> None:
-        t = self.target
-        self._pool = await aiomysql.create_pool(
-            host=t.host, port=t.port, user=t.user, password=t.password, db=t.database,
-            minsize=SERVER_POOL_SIZE if concurrent else 1, maxsize=SERVER_POOL_SIZE,
-            autocommit=True, charset="utf8mb4", init_command="SET time_zone = '+00:00'",
-        )
+        if concurrent:
+            self._pool = await aiomysql.create_pool(minsize=SERVER_POOL_SIZE, maxsize=SERVER_POOL_SIZE,
+                                                    **self._options())
+        else:
+            self._conn = await aiomysql.connect(**self._options())
 
     async def close(self) -> None:
-        self._pool.close()
-        await self._pool.wait_closed()
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+            self._pool = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
-    async def _run(self, begin: str, work: Callable[[Any], Any]) -> Any:
-        async with self._pool.acquire() as conn:
-            await conn.query(begin)
-            try:
-                async with conn.cursor() as cur:
-                    result = await work(cur)
-                await conn.commit()
-            except BaseException:
-                await conn.rollback()
-                raise
-            return result
+    async def _run(self, work: Callable[[Any], Awaitable[Any]]) -> Any:
+        conn = self._conn
+        if conn is not None:
+            return await self._in_transaction(conn, work)
+        assert self._pool is not None
+        async with self._pool.acquire() as pooled:
+            return await self._in_transaction(pooled, work)
+
+    @staticmethod
+    async def _in_transaction(conn: Any, work: Callable[[Any], Awaitable[Any]]) -> Any:
+        try:
+            async with conn.cursor() as cur:
+                result = await work(cur)
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+        return result
 
     async def read_one(self, task_id: str) -> Task | None:
         async def work(cur: Any) -> Any:
             await cur.execute(self.sql.select_one, (task_id,))
             return await cur.fetchone()
 
-        row = await self._run("START TRANSACTION READ ONLY", work)
+        row = await self._run(work)
         return None if row is None else mysql_row(row)
 
     async def write_one(self, written: WrittenTask) -> None:
         task = written.task
-        params = task_params(task, INSERT_COLUMNS, self._insert_adapt)
-        update = ("running", written.started_at.replace(tzinfo=None), task.task_id)
+        params = _mysql_insert_params(task)
+        update = ("running", written.started_at, task.task_id)
 
         async def work(cur: Any) -> None:
             await cur.execute(self.sql.insert, params)
             await cur.execute(self.sql.update, update)
 
-        await self._run("START TRANSACTION", work)
+        await self._run(work)
 
     async def list_session(self, session_id: str) -> list[Task]:
         async def work(cur: Any) -> Any:
             await cur.execute(self.sql.list_session, (session_id,))
             return await cur.fetchall()
 
-        rows = await self._run("START TRANSACTION READ ONLY", work)
+        rows = await self._run(work)
         return [mysql_row(r) for r in rows]
 
     async def bulk_insert(self, tasks: Sequence[Task]) -> None:
-        adapt = self._all_adapt
-        records = [task_params(t, COLUMNS, adapt) for t in tasks]
+        records = [_mysql_record(t) for t in tasks]
 
         async def work(cur: Any) -> None:
             await cur.executemany(self.sql.insert_all, records)
 
-        await self._run("START TRANSACTION", work)
+        await self._run(work)
 
 
 # -- SQLite ---------------------------------------------------------------------------------------
+def _sqlite_ts(value: dt.datetime | None) -> str | None:
+    # The values are aware UTC: isoformat cut before its "+00:00" is the naive UTC
+    # text every contender writes (strftime would cost ~2.5x as much).
+    return None if value is None else value.isoformat(" ", "microseconds")[:26]
+
+
+def _sqlite_insert_params(t: Task) -> tuple[Any, ...]:
+    return (t.task_id, t.session_id, t.task_description, t.status, t.llm_profile_name, t.upload_files_path,
+            t.workspace_dir, t.mcp_server_config, t.task_result, t.error_message, t.report_path,
+            _json_text(t.task_metadata), t.agent_mode)
+
+
+def _sqlite_record(t: Task) -> tuple[Any, ...]:
+    m = t.task_metadata
+    s, c = t.started_at, t.completed_at
+    return (t.task_id, t.session_id, t.task_description, t.status, t.llm_profile_name, t.upload_files_path,
+            t.workspace_dir, t.mcp_server_config, t.task_result, t.error_message, t.report_path,
+            t.created_at.isoformat(" ", "microseconds")[:26], t.updated_at.isoformat(" ", "microseconds")[:26],
+            None if s is None else s.isoformat(" ", "microseconds")[:26],
+            None if c is None else c.isoformat(" ", "microseconds")[:26],
+            None if m is None else _json_encode(m).decode(), t.agent_mode)
+
+
 class BareSQLite(BareContender):
     sql = _Statements("qmark")
+    lax_workloads = frozenset({"W2", "W4", "W5"})
+    lax_setup = "the same with PRAGMA synchronous = NORMAL (a power loss may drop the last commits)"
 
     def __init__(self, target: Any) -> None:
         super().__init__(target)
-        self._insert_adapt = param_adapters("sqlite", INSERT_COLUMNS)
-        self._all_adapt = param_adapters("sqlite", COLUMNS)
         self._writer: aiosqlite.Connection | None = None
         self._readers: asyncio.LifoQueue[aiosqlite.Connection] = asyncio.LifoQueue()
         self._all: list[aiosqlite.Connection] = []
@@ -204,26 +314,34 @@ class BareSQLite(BareContender):
 
     @property
     def label(self) -> str:
-        return "aiosqlite"
+        return "aiosqlite (synchronous=NORMAL)" if self.lax else "aiosqlite"
 
     @property
     def setup(self) -> str:
-        return f"WAL, 1 writer (asyncio.Lock, BEGIN IMMEDIATE) + {SQLITE_READERS} readers"
+        if self.lax:
+            return self.lax_setup
+        return (f"WAL; writer isolation_level='IMMEDIATE' (sqlite3's implicit BEGIN), reads one statement on a "
+                f"query_only connection; W1-W4: 1 writer + 1 reader, W5: 1 writer (asyncio.Lock) + "
+                f"{SQLITE_READERS} readers")
 
-    async def _connect(self) -> aiosqlite.Connection:
-        db = await aiosqlite.connect(self.target.path, isolation_level=None)
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA busy_timeout = 5000")
-        await db.execute("PRAGMA foreign_keys = ON")
+    async def _connect(self, *, reader: bool) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(self.target.path, isolation_level=None if reader else "IMMEDIATE")
+        pragmas = ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON"]
+        if reader:
+            pragmas.append("PRAGMA query_only = ON")
+        if self.lax:
+            pragmas.append("PRAGMA synchronous = NORMAL")
+        for pragma in pragmas:
+            await db.execute(pragma)
         self._all.append(db)
         return db
 
     async def open(self, *, concurrent: bool) -> None:
         self._readers = asyncio.LifoQueue()
         self._write_lock = asyncio.Lock()
-        self._writer = await self._connect()
-        for _ in range(SQLITE_READERS):
-            self._readers.put_nowait(await self._connect())
+        self._writer = await self._connect(reader=False)
+        for _ in range(SQLITE_READERS if concurrent else 1):
+            self._readers.put_nowait(await self._connect(reader=True))
 
     async def close(self) -> None:
         for db in self._all:
@@ -233,27 +351,19 @@ class BareSQLite(BareContender):
     async def _read(self, sql: str, args: tuple[Any, ...]) -> Any:
         db = await self._readers.get()
         try:
-            await db.execute("BEGIN")
-            try:
-                rows = await db.execute_fetchall(sql, args)
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            return rows
+            return await db.execute_fetchall(sql, args)
         finally:
             self._readers.put_nowait(db)
 
-    async def _write(self, work: Callable[[aiosqlite.Connection], Any]) -> None:
+    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[Any]]) -> None:
         db = self._writer
         assert db is not None
         async with self._write_lock:
-            await db.execute("BEGIN IMMEDIATE")
             try:
-                await work(db)
-                await db.execute("COMMIT")
+                await work(db)  # sqlite3 opens the transaction (BEGIN IMMEDIATE) with the first write
+                await db.commit()
             except BaseException:
-                await db.execute("ROLLBACK")
+                await db.rollback()
                 raise
 
     async def read_one(self, task_id: str) -> Task | None:
@@ -262,8 +372,8 @@ class BareSQLite(BareContender):
 
     async def write_one(self, written: WrittenTask) -> None:
         task = written.task
-        params = task_params(task, INSERT_COLUMNS, self._insert_adapt)
-        update = ("running", written.started_at.strftime("%Y-%m-%d %H:%M:%S.%f"), task.task_id)
+        params = _sqlite_insert_params(task)
+        update = ("running", _sqlite_ts(written.started_at), task.task_id)
 
         async def work(db: aiosqlite.Connection) -> None:
             await db.execute(self.sql.insert, params)
@@ -276,10 +386,10 @@ class BareSQLite(BareContender):
         return [sqlite_row(r) for r in rows]
 
     async def bulk_insert(self, tasks: Sequence[Task]) -> None:
-        adapt = self._all_adapt
-        records = [task_params(t, COLUMNS, adapt) for t in tasks]
+        records = [_sqlite_record(t) for t in tasks]
 
         async def work(db: aiosqlite.Connection) -> None:
             await db.executemany(self.sql.insert_all, records)
 
         await self._write(work)
+

@@ -26,7 +26,12 @@ def json_text(value: Any) -> str | None:
 
 
 def sqlite_ts(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """UTC text as rawdb writes it; isoformat, not strftime (~2.5x cheaper per value)."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # cut before the "+00:00"
 
 
 def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -54,9 +59,12 @@ def decode_meta(value: Any) -> TaskMetadata | None:
 
 
 def sqlite_row(r: Sequence[Any]) -> Task:
+    # The text is naive UTC: appending the offset parses it aware in one C call,
+    # ~6x cheaper than fromisoformat(...).replace(tzinfo=UTC).
     return Task(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                _fromisoformat(r[11]).replace(tzinfo=UTC), _fromisoformat(r[12]).replace(tzinfo=UTC),
-                parse_ts(r[13]), parse_ts(r[14]),
+                _fromisoformat(r[11] + "+00:00"), _fromisoformat(r[12] + "+00:00"),
+                None if r[13] is None else _fromisoformat(r[13] + "+00:00"),
+                None if r[14] is None else _fromisoformat(r[14] + "+00:00"),
                 None if r[15] is None else meta_decoder.decode(r[15]), r[16])
 
 
