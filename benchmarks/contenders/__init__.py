@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from benchmarks.contenders.bare import BareContender
 from benchmarks.contenders.base import ALL_WORKLOADS, Contender
-from benchmarks.contenders.rawdb import RawdbContender
+from benchmarks.contenders.rawdb import RawdbContender, RawdbNormalContender
 from benchmarks.databases import Target
 
 # bare_lax: the bare driver minus a guarantee rawdb keeps (see contenders/bare.py);
 # measured only where that changes anything.
-ORDER = ("rawdb", "bare", "bare_lax", "sa_orm", "sa_orm_objects", "sa_core")
+# rawdb_normal: rawdb with SQLite's synchronous=NORMAL; W2 and W5 on SQLite only.
+ORDER = ("rawdb", "rawdb_normal", "bare", "bare_lax", "sa_orm", "sa_orm_objects", "sa_core")
 
 
 def sqlalchemy_missing() -> str | None:
@@ -25,6 +26,8 @@ def sqlalchemy_missing() -> str | None:
 def make(key: str, target: Target) -> Contender:
     if key == "rawdb":
         return RawdbContender(target)
+    if key == "rawdb_normal":
+        return RawdbNormalContender(target)
     if key == "bare":
         return BareContender.for_target(target)
     if key == "bare_lax":
