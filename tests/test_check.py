@@ -99,7 +99,10 @@ async def test_the_tree_is_clean_on_every_dialect(servers: None) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     named = sum(len(group) for group in load_queries("sqlite").values())
     for dialect in DIALECTS:
-        assert re.search(rf"^{dialect}: {named} queries checked \(\d+ statements prepared\)", result.stdout, re.M)
+        assert re.search(rf"^{dialect}: {named} queries and \d+ UPDATEs built at run time checked "
+                         rf"\(\d+ statements prepared\)", result.stdout, re.M)
+    # Every operation of the store is checked: none is left over as "not checked".
+    assert "not checked" not in result.stdout
     assert result.stdout.rstrip().endswith("no findings")
     assert result.stderr == ""
     created = created_namespaces(result.stdout)
@@ -163,6 +166,86 @@ async def test_a_syntax_error_an_override_does_not_cover(servers: None, tmp_path
         ("tasks.upsert_task", "prepare", ["postgresql"], "sql/queries/tasks.sql", line),
         ("tasks.upsert_task", "prepare", ["sqlite"], "sql/queries/tasks.sql", line),
     ]
+
+
+def rename_in_queries(path: Path, old: str, new: str) -> None:
+    """Rename column ``old`` in a query file the way a careful migration would: the SQL names
+    the new column, while parameters (``:old``) and result names (``new AS old``) stay."""
+    lines = []
+    for line in path.read_text().splitlines(keepends=True):
+        if line.startswith("SELECT"):
+            line = re.sub(rf"\b{old}\b", f"{new} AS {old}", line)
+        else:
+            line = re.sub(rf"(?<!:)\b{old}\b", new, line)
+        lines.append(line)
+    path.write_text("".join(lines))
+
+
+async def test_a_column_renamed_under_an_update_allow_list_is_reported(servers: None, tmp_path: Path) -> None:
+    """The migration renames composio_toolkits.logo and every query file follows; the store's
+    allow-list still says logo, so only the UPDATEs built at run time break."""
+    tree = copy_tree(tmp_path)
+    for dialect in DIALECTS:
+        edit(tree / f"sql/migrations/{dialect}/v005_add_composio_integration.sql", "    logo ", "    logo_url ")
+    for name in ("composio_toolkits.sql", "composio_toolkits.mysql.sql"):
+        rename_in_queries(tree / "sql/queries" / name, "logo", "logo_url")
+    store = tree / "rawdb/store/composio_toolkits.py"
+    built = line_of(store, "_COLUMNS.update_sql(")
+
+    result = rawdb_check(*URLS, "--format", "json", tree=tree)
+
+    assert result.returncode == 1, result.stderr
+    found = findings(result)
+    # The operations whose UPDATE sets logo, each named, where the UPDATE is built; the
+    # toggle and the tools update set other columns and pass.
+    assert sorted((f["file"], f["line"], f["query"], f["kind"], f["dialects"]) for f in found) == [
+        ("rawdb/store/composio_toolkits.py", built, f"composio_toolkits.{op}", "prepare", [dialect])
+        for op in ("update_toolkit", "update_toolkit_by_slug")
+        for dialect in sorted(DIALECTS)
+    ]
+    messages = {f["dialects"][0]: f["message"] for f in found if f["query"] == "composio_toolkits.update_toolkit"}
+    assert "no such column: logo" in messages["sqlite"]
+    assert 'column "logo" of relation "composio_toolkits" does not exist' in messages["postgresql"]
+    assert "Unknown column 'logo'" in messages["mysql"]
+    assert all("UPDATE composio_toolkits SET name = :name" in m and "WHERE id = :id" in m for m in messages.values())
+    document = json.loads(result.stdout)
+    assert document["runtime_sql"] == []
+
+
+async def test_a_column_an_update_sets_to_another_type_is_reported(servers: None, tmp_path: Path) -> None:
+    """A migration that makes schedules.next_execution_at text, and a converter that binds
+    composio_toolkits.enabled as a string: the values the UPDATEs bind no longer fit."""
+    tree = copy_tree(tmp_path)
+    for dialect, old, new in (("sqlite", "next_execution_at DATETIME,", "next_execution_at TEXT,"),
+                              ("postgresql", "next_execution_at timestamptz,", "next_execution_at text,"),
+                              ("mysql", "next_execution_at DATETIME(6),", "next_execution_at VARCHAR(40),")):
+        edit(tree / f"sql/migrations/{dialect}/v007_add_schedule_table.sql", old, new)
+    toolkits = tree / "rawdb/store/composio_toolkits.py"
+    edit(toolkits, '"enabled": boolean,', '"enabled": text(),')
+
+    result = rawdb_check(*URLS, "--format", "json", tree=tree)
+
+    assert result.returncode == 1, result.stderr
+    found = [f for f in findings(result) if f["file"].startswith("rawdb/")]
+    assert {f["kind"] for f in found} == {"type"}
+    where: dict[str, set[str]] = {}
+    for f in found:  # each server names the column's type its own way: one finding per dialect
+        where.setdefault(f["query"], set()).update(f["dialects"])
+    assert where == {
+        # SQLite keeps datetimes as text: only the servers' columns no longer take one.
+        "schedules.update_schedule": {"postgresql", "mysql"},
+        "schedules.update_schedule_by_flow_id": {"postgresql", "mysql"},
+        # Every UPDATE that sets enabled, on every dialect.
+        "composio_toolkits.update_toolkit": set(DIALECTS),
+        "composio_toolkits.update_toolkit_by_slug": set(DIALECTS),
+        "composio_toolkits.toggle_toolkit_enabled": set(DIALECTS),
+    }
+    schedule = next(f for f in found if f["query"] == "schedules.update_schedule" and f["dialects"] == ["postgresql"])
+    assert schedule["message"] == "column schedules.next_execution_at is text (text), but its converter binds datetime"
+    assert schedule["line"] == line_of(tree / "rawdb/store/schedules.py", "_COLUMNS.update_sql(")
+    toggle = next(f for f in found if f["query"] == "composio_toolkits.toggle_toolkit_enabled")
+    assert toggle["message"].startswith("column composio_toolkits.enabled is ")
+    assert toggle["message"].endswith("(bool), but its converter binds str")
 
 
 APP_SCHEMA = """\

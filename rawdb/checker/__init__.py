@@ -3,9 +3,11 @@
 ``await rawdb.check(urls)`` (CLI: ``rawdb check --url …``) migrates a scratch
 database of each dialect to the newest schema, prepares every named query on it
 without running it, compares each query's result columns with the Structs its
-rows fill and its ``:names`` with the parameters its callers pass, and returns a
-`CheckReport`. ``await assert_queries_ok(...)`` does the same in a test and
-fails it with the findings. ``new_migration`` starts the next migration script.
+rows fill and its ``:names`` with the parameters its callers pass; prepares each
+UPDATE the code builds with ``Columns.update_sql`` and compares the columns it sets
+with the types their converters bind; and returns a `CheckReport`.
+``await assert_queries_ok(...)`` does the same in a test and fails it with the
+findings. ``new_migration`` starts the next migration script.
 """
 
 from __future__ import annotations

@@ -5,9 +5,11 @@ their parameters: dict literals (``**`` merges included), dict comprehensions
 over constant tuples, ``d[k] = v``, ``update``/``pop``/``setdefault``, lists
 built with ``append``, both arms of every ``if``, tuples returned by a helper
 and unpacked by the caller, and calls to helper functions of the same module
-(through their ``return`` statements). Module-level objects are read from the
-imported module itself, so a query handle or a constant tuple is what the code
-really holds. Anything else is `Unknown`, which callers report rather than guess.
+(through their ``return`` statements, with the arguments of each call bound
+to their parameters) and to functions the module imports from its own package.
+Module-level objects are read from the imported module itself, so a query handle
+or a constant tuple is what the code really holds. Anything else is `Unknown`,
+which callers report rather than guess.
 
 A value is a set of *shapes*, one per way the code can get there: two branches
 binding different dicts give a value with two `Keys` shapes.
@@ -16,10 +18,12 @@ binding different dicts give a value with two `Keys` shapes.
 from __future__ import annotations
 
 import ast
+import inspect
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 __all__ = [
     "UNKNOWN",
@@ -35,6 +39,7 @@ __all__ = [
     "Str",
     "Tup",
     "Unknown",
+    "UpdateRef",
     "Value",
     "Walker",
     "join",
@@ -82,7 +87,22 @@ class QuerySetRef:
 
 @dataclass(frozen=True, slots=True)
 class ColumnsRef:
-    """A column binder whose ``bind(d)`` returns a dict with the keys of ``d``."""
+    """A column binder (the store's ``Columns``): ``bind(d)`` returns a dict with the keys
+    of ``d``, ``pick(updates, allowed)`` the allow-listed keys of ``updates`` (every one of
+    them when ``updates`` comes from a caller), ``update_sql(key, d)`` an `UpdateRef`."""
+
+    binder: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRef:
+    """The UPDATE ``binder.update_sql(key, columns)`` builds at run time, and where it is built."""
+
+    binder: Any
+    key: str
+    columns: frozenset[str]
+    module: str
+    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +118,7 @@ class Unknown:
     pass
 
 
-Shape: TypeAlias = Str | Keys | Tup | Seq | Map | QuerySetRef | ColumnsRef | SqlRef | Unknown
+Shape: TypeAlias = Str | Keys | Tup | Seq | Map | QuerySetRef | ColumnsRef | UpdateRef | SqlRef | Unknown
 Value: TypeAlias = frozenset[Shape]
 Env: TypeAlias = dict[str, Value]
 
@@ -125,7 +145,8 @@ class ModuleContext:
     """One imported module: its functions' syntax, and its globals as abstract values."""
 
     def __init__(self, module: ModuleType, tree: ast.Module, classify: Classifier,
-                 known_queries: frozenset[tuple[str, str]]) -> None:
+                 known_queries: frozenset[tuple[str, str]],
+                 peers: dict[str, ModuleContext | None] | None = None) -> None:
         self.module = module
         self.tree = tree
         self.classify = classify
@@ -133,8 +154,12 @@ class ModuleContext:
         self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {
             node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         }
-        self._returns: dict[str, Value] = {}
-        self._busy: set[str] = set()
+        self.peers: dict[str, ModuleContext | None] = {} if peers is None else peers
+        """By module name: this context, and those of the modules of its package that calls were
+        followed into (None for one whose source cannot be read). Shared among them."""
+        self.peers[module.__name__] = self
+        self._returns: dict[tuple[str, tuple[tuple[str, Value], ...]], Value] = {}
+        self._busy: set[tuple[str, tuple[tuple[str, Value], ...]]] = set()
 
     def global_value(self, name: str) -> Value:
         if not hasattr(self.module, name):
@@ -155,21 +180,67 @@ class ModuleContext:
             return frozenset({Map(join(*values))})
         return UNKNOWN
 
-    def returns(self, name: str) -> Value:
-        """What a call to the module function ``name`` can return (its ``return`` expressions)."""
-        if name in self._returns:
-            return self._returns[name]
-        if name in self._busy:  # recursion: give up on this path rather than loop
+    def returns(self, name: str, bound: Env | None = None) -> Value:
+        """What a call to the module function ``name`` can return (its ``return`` expressions),
+        its parameters holding ``bound`` (see `bind_arguments`; Unknown when not given)."""
+        node = self.functions[name]
+        env = parameters(node) if bound is None else bound
+        key = (name, tuple(sorted(env.items(), key=lambda item: item[0])))
+        if key in self._returns:
+            return self._returns[key]
+        if key in self._busy:  # recursion: give up on this path rather than loop
             return UNKNOWN
-        self._busy.add(name)
+        self._busy.add(key)
         try:
-            node = self.functions[name]
-            _, returned = Walker(self).run(node.body, parameters(node))
+            _, returned = Walker(self).run(node.body, env)
             value = join(*returned) if returned else UNKNOWN
         finally:
-            self._busy.discard(name)
-        self._returns[name] = value
+            self._busy.discard(key)
+        self._returns[key] = value
         return value
+
+    def imported(self, name: str) -> tuple[ModuleContext, str] | None:
+        """The context and name of a function this module imports from its own package.
+
+        Store modules share helpers (``crypto.bind_profile_updates`` builds the SET
+        columns of two profile tables), so what they return is followed too; code
+        outside the package (libraries, the standard library) is not.
+        """
+        target = getattr(self.module, name, None)
+        if not inspect.isfunction(target):
+            return None
+        home = target.__module__
+        if home == self.module.__name__ or home.split(".")[0] != self.module.__name__.split(".")[0]:
+            return None
+        if home not in self.peers:
+            self.peers[home] = None  # until parsed: a module that cannot be read stays None
+            module = sys.modules.get(home)
+            if module is not None:
+                try:
+                    tree = ast.parse(inspect.getsource(module))
+                except (OSError, TypeError, SyntaxError):
+                    return None
+                ModuleContext(module, tree, self.classify, self.known_queries, self.peers)
+        peer = self.peers[home]
+        if peer is None or target.__name__ not in peer.functions:
+            return None
+        return peer, target.__name__
+
+
+def bind_arguments(node: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call,
+                   args: list[Value], kwargs: dict[str, Value]) -> Env:
+    """The parameters of ``node`` as a call passes them (evaluated ``args``/``kwargs``);
+    parameters the call does not reach (a ``*args`` spread, defaults) are Unknown."""
+    env = parameters(node)
+    positional = [p.arg for p in (*node.args.posonlyargs, *node.args.args)]
+    for i, (arg, value) in enumerate(zip(call.args, args, strict=True)):
+        if isinstance(arg, ast.Starred) or i >= len(positional):
+            break
+        env[positional[i]] = value
+    for name, value in kwargs.items():
+        if name in env:
+            env[name] = value
+    return env
 
 
 def parameters(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Env:
@@ -184,11 +255,19 @@ CallVisitor = Callable[[ast.Call, Env, "Walker"], None]
 
 
 class Walker:
-    """Runs statements abstractly; ``on_call`` sees every call with the variables before it."""
+    """Runs statements abstractly; ``on_call`` sees every call with the variables before it.
 
-    def __init__(self, ctx: ModuleContext, on_call: CallVisitor | None = None) -> None:
+    With ``follow``, ``on_call`` also sees the calls inside the module's own functions
+    that the walked code calls, with their parameters bound to that call's arguments:
+    a helper that takes the key column from its caller is seen once per caller.
+    """
+
+    def __init__(self, ctx: ModuleContext, on_call: CallVisitor | None = None, *, follow: bool = False,
+                 inside: frozenset[str] = frozenset()) -> None:
         self.ctx = ctx
         self.on_call = on_call
+        self.follow = follow
+        self.inside = inside
 
     # -- statements ----------------------------------------------------------------
     def run(self, body: list[ast.stmt], env: Env) -> tuple[Env, list[Value]]:
@@ -201,6 +280,8 @@ class Walker:
         if self.on_call is not None:
             for call in _own_calls(node):
                 self.on_call(call, env, self)
+                if self.follow:
+                    self.enter(call, env)
         if isinstance(node, ast.Assign):
             value = self.expr(node.value, env)
             for target in node.targets:
@@ -261,6 +342,28 @@ class Walker:
             self.run(node.body, {**env, **parameters(node)})
             env[node.name] = UNKNOWN
         return env
+
+    def enter(self, call: ast.Call, env: Env) -> None:
+        """Walk the module function ``call`` calls (not one already being walked) with its arguments."""
+        func = call.func
+        if not isinstance(func, ast.Name) or func.id in env or func.id not in self.ctx.functions:
+            return
+        if func.id in self.inside:
+            return
+        scratch = dict(env)  # the caller's variables stay as the statement leaves them
+        args, kwargs = self.arguments(call, scratch)
+        node = self.ctx.functions[func.id]
+        walker = Walker(self.ctx, self.on_call, follow=True, inside=self.inside | {func.id})
+        walker.run(node.body, bind_arguments(node, call, args, kwargs))
+
+    def arguments(self, call: ast.Call, env: Env) -> tuple[list[Value], dict[str, Value]]:
+        args = [self.expr(arg, env) for arg in call.args]
+        kwargs: dict[str, Value] = {}
+        for keyword in call.keywords:
+            value = self.expr(keyword.value, env)
+            if keyword.arg is not None:
+                kwargs[keyword.arg] = value
+        return args, kwargs
 
     def branches(self, env: Env, returned: list[Value], *bodies: list[ast.stmt]) -> Env:
         outcomes = []
@@ -374,8 +477,8 @@ class Walker:
         return UNKNOWN
 
     def call(self, node: ast.Call, env: Env) -> Value:
-        for arg in (*node.args, *(k.value for k in node.keywords)):
-            self.expr(arg, env)  # for the mutations arguments make (d.pop(...) passed along)
+        # Evaluated once, in order, for the mutations arguments make (d.pop(...) passed along).
+        args, kwargs = self.arguments(node, env)
         func = node.func
         if isinstance(func, ast.Name):
             if func.id in env:
@@ -383,7 +486,11 @@ class Walker:
             if func.id == "dict":
                 return self.dict_call(node, env)
             if func.id in self.ctx.functions:
-                return self.ctx.returns(func.id)
+                return self.ctx.returns(func.id, bind_arguments(self.ctx.functions[func.id], node, args, kwargs))
+            imported = self.ctx.imported(func.id)
+            if imported is not None:
+                peer, name = imported
+                return peer.returns(name, bind_arguments(peer.functions[name], node, args, kwargs))
             return UNKNOWN
         if not isinstance(func, ast.Attribute):
             return UNKNOWN
@@ -392,7 +499,7 @@ class Walker:
             self.mutate(func.value.id, func.attr, node, env)
         method = func.attr
         if only(receiver, ColumnsRef):
-            return self.expr(node.args[0], env) if method == "bind" and node.args else UNKNOWN
+            return self.columns_call(node, method, receiver, args)
         if only(receiver, QuerySetRef):
             if method == "sql" and len(node.args) >= 2:
                 names = self.expr(node.args[1], env)
@@ -408,6 +515,26 @@ class Walker:
             values = join(*(s.value for s in receiver if isinstance(s, Map)))
             item = values if method == "values" else frozenset({Tup((UNKNOWN, values))})
             return frozenset({Seq(item)})
+        return UNKNOWN
+
+    def columns_call(self, node: ast.Call, method: str, receiver: Value, args: list[Value]) -> Value:
+        if method == "bind" and args:
+            return args[0]
+        if method == "pick" and len(args) >= 2:
+            allowed = _strings(args[1])
+            if allowed is None:
+                return UNKNOWN
+            if not only(args[0], Keys):  # the caller's dict: at most every allow-listed key
+                return frozenset({Keys(allowed)})
+            # Keys the allow-list refuses raise before any SQL; the others are picked.
+            return frozenset(Keys(s.names & allowed) for s in args[0] if isinstance(s, Keys))
+        if method == "update_sql" and len(args) >= 2 and only(args[0], Str) and only(args[1], Keys):
+            return frozenset(
+                UpdateRef(binder.binder, key.text, columns.names, self.ctx.module.__name__, node.lineno)
+                for binder in receiver if isinstance(binder, ColumnsRef)
+                for key in args[0] if isinstance(key, Str)
+                for columns in args[1] if isinstance(columns, Keys)
+            )
         return UNKNOWN
 
     def dict_call(self, node: ast.Call, env: Env) -> Value:
@@ -459,6 +586,17 @@ def merge(before: Env, outcomes: list[Env]) -> Env:
             parts.append(before[name])
         merged[name] = join(*parts)
     return merged
+
+
+def _strings(value: Value) -> frozenset[str] | None:
+    """The strings of a constant tuple or list (an allow-list), if that is all ``value`` can be."""
+    found: set[str] = set()
+    for shape in value:
+        items = shape.items if isinstance(shape, Tup) else (shape.item,) if isinstance(shape, Seq) else None
+        if items is None or not all(only(item, Str) for item in items):
+            return None
+        found.update(s.text for item in items for s in item if isinstance(s, Str))
+    return frozenset(found) if value else None
 
 
 def _element(iterable: Value) -> Value:

@@ -23,10 +23,12 @@ def render_text(report: CheckReport) -> str:
     if report.findings:
         lines.append("")
     for d in report.dialects:
-        lines.append(f"{d.dialect}: {d.queries} queries checked ({d.statements} statements prepared) "
+        built = f" and {d.updates} UPDATEs built at run time" if d.updates else ""
+        lines.append(f"{d.dialect}: {d.queries} queries{built} checked ({d.statements} statements prepared) "
                      f"in {d.seconds:.1f} s on {d.database}")
     if report.operations:
-        lines.append(f"code: {report.call_sites} calls of named queries in {report.operations} operations")
+        built = f" and {report.update_sites} of built UPDATEs" if report.update_sites else ""
+        lines.append(f"code: {report.call_sites} calls of named queries{built} in {report.operations} operations")
     if report.runtime_sql:
         lines.append(f"not checked (SQL built at run time): {', '.join(report.runtime_sql)}")
     count = len(report.findings)

@@ -26,7 +26,8 @@ class Finding(msgspec.Struct, frozen=True):
     dialects: tuple[str, ...]
     kind: str
     """``prepare`` (the server refuses the statement), ``parameter``, ``column``, ``field``,
-    ``type``, ``null``, ``struct``, ``usage`` (a call the check cannot follow), ``unused``,
+    ``type`` (also: a column an UPDATE built at run time sets to a value of another type),
+    ``null``, ``struct``, ``usage`` (a call the check cannot follow), ``unused``,
     ``missing`` (code runs a query no file defines), ``file`` or ``migration``."""
     message: str
 
@@ -38,8 +39,11 @@ class DialectResult(msgspec.Struct, frozen=True):
     queries: int
     """Named queries checked, fragments included."""
     statements: int
-    """Statements prepared: each query, and each paged one once more per paging fragment."""
+    """Statements prepared: each query, each paged one once more per paging fragment, each
+    UPDATE built at run time, and one description of each table those UPDATEs set."""
     seconds: float
+    updates: int = 0
+    """Distinct UPDATEs the code builds at run time (``update_sql``), prepared."""
 
 
 class CheckReport(msgspec.Struct, frozen=True):
@@ -50,8 +54,10 @@ class CheckReport(msgspec.Struct, frozen=True):
     call_sites: int = 0
     """Calls that run a named query, found in that code."""
     runtime_sql: tuple[str, ...] = ()
-    """Operations that run no named query (their SQL is built at run time, e.g. an UPDATE
-    of the columns a caller passed): their statements are not checked."""
+    """Operations that run neither a named query nor an UPDATE built by ``update_sql``
+    (their SQL is built some other way at run time): their statements are not checked."""
+    update_sites: int = 0
+    """Calls that run an UPDATE built by ``update_sql``, found in that code."""
 
     @property
     def ok(self) -> bool:

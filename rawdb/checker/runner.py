@@ -4,8 +4,9 @@ For each dialect the runner builds the newest schema in a scratch database (see
 `rawdb.checker.scratch`), then, for every named query of every query directory:
 prepares it without running it (and once more with each paging fragment when a
 caller pages it), compares its result columns with every Struct its rows fill,
-and compares its ``:names`` with the parameters each caller passes. Dialects run
-concurrently; each finding is reported once, with the dialects it occurs on.
+and compares its ``:names`` with the parameters each caller passes. The UPDATEs
+the code builds at run time are prepared too (`rawdb.checker.updates`). Dialects
+run concurrently; each finding is reported once, with the dialects it occurs on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rawdb.checker.probe import PrepareFailed, Probe, ResultColumn
 from rawdb.checker.report import CannotCheck, CheckReport, DialectResult, Finding, merge_findings
 from rawdb.checker.scratch import Scratch, scratch_database
 from rawdb.checker.structs import resolve_struct
+from rawdb.checker.updates import UpdateProbe
 from rawdb.checker.usage import PAGING, PAGING_GROUP, CodeIndex, Usage, analyze_modules, store_modules
 from rawdb.config import parse_url
 from rawdb.errors import ConfigError, MigrationError, QueryError, RawDBError
@@ -99,12 +101,16 @@ async def check(
         results.append(result)
         findings.extend(found)
     index = plan.code_index
+    updating = {u.operation for u in index.updates} if index else set()
     return CheckReport(
         findings=merge_findings(findings),
         dialects=tuple(results),
         operations=len(index.operations) if index else 0,
         call_sites=len({(u.path, u.line) for u in index.usages}) if index else 0,
-        runtime_sql=tuple(sorted(op for op, used in index.operations.items() if not used)) if index else (),
+        runtime_sql=tuple(sorted(
+            op for op, used in index.operations.items() if not used and op not in updating
+        )) if index else (),
+        update_sites=len({(u.path, u.line) for u in index.updates}) if index else 0,
     )
 
 
@@ -249,7 +255,9 @@ async def _check_target(target: _Target, plan: _Plan, progress: Progress | None
         finally:
             await probe.close()
     elapsed = round(time.monotonic() - started, 3)
-    return DialectResult(target.label, scratch.where, checker.queries, checker.statements, elapsed), checker.findings
+    result = DialectResult(target.label, scratch.where, checker.queries, checker.statements, elapsed,
+                           updates=checker.updates)
+    return result, checker.findings
 
 
 async def _migrate(scratch: Scratch, plan: _Plan, label: str) -> list[Finding]:
@@ -302,6 +310,7 @@ class _DialectCheck:
         self.findings: list[Finding] = []
         self.queries = 0
         self.statements = 0
+        self.updates = 0
 
     def add(self, source: QuerySource, line: int, kind: str, message: str) -> None:
         self.findings.append(Finding(_display(source.path), line, f"{source.group}.{source.name}",
@@ -324,8 +333,23 @@ class _DialectCheck:
                 1 for c in self.plan.catalogs if c.directory in self.plan.analysed
                 for key in c.queries(self.dialect) if key[0] == PAGING_GROUP and key[1] in PAGING
             )
+        await self.check_updates()
         if self.progress is not None:
             self.progress(self.label, len(todo), len(todo), "")
+
+    async def check_updates(self) -> None:
+        """Every UPDATE the analysed code builds at run time, as each operation can build it."""
+        index = self.plan.code_index
+        if index is None:
+            return
+        updates = UpdateProbe(self.probe, self.dialect)
+        for usage in index.updates:
+            for misfit in await updates.check(usage):
+                path, line = (usage.path, usage.line) if misfit.at_call else (usage.built_at, usage.update.line)
+                self.findings.append(Finding(_display(path), line, usage.operation, (self.label,),
+                                             misfit.kind, misfit.message))
+        self.statements += updates.statements
+        self.updates = len(updates.updates)
 
     async def check_query(self, source: QuerySource, usages: list[Usage],
                           sources: dict[tuple[str, str], QuerySource]) -> bool:

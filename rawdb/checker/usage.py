@@ -13,6 +13,13 @@ call are recognised:
   ``tx.fetch_one(queries.tasks.get_task, {...}, into=Task)``,
   ``tx.executemany(_Q.sql(tx, "upsert"), rows)``.
 
+The store's updates build their SQL at run time instead:
+``_COLUMNS.update_sql(key, params)`` sets the columns of ``params``. Each public
+operation is walked once more, into the module's helpers with their arguments
+bound (``_update(tx, "slug", ...)``), and each call that runs a built UPDATE is
+recorded with the key, the columns (the full allow-list when the caller chooses
+them) and the parameters it passes (`UpdateUsage`).
+
 A call whose query name, parameters or Struct cannot be worked out is reported
 as such, so no call escapes the check silently.
 """
@@ -23,6 +30,7 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -40,6 +48,7 @@ from rawdb.checker.flow import (
     Seq,
     SqlRef,
     Str,
+    UpdateRef,
     Value,
     Walker,
     only,
@@ -47,7 +56,7 @@ from rawdb.checker.flow import (
 )
 from rawdb.checker.report import CannotCheck
 
-__all__ = ["PAGING", "CodeIndex", "Unresolved", "Usage", "analyze_modules", "store_modules"]
+__all__ = ["PAGING", "CodeIndex", "Unresolved", "UpdateUsage", "Usage", "analyze_modules", "store_modules"]
 
 PAGING: dict[str, frozenset[str]] = {
     "limit_offset": frozenset({"limit", "offset"}),
@@ -73,6 +82,18 @@ class Usage(NamedTuple):
     """``<module>.<function>`` that makes the call."""
 
 
+class UpdateUsage(NamedTuple):
+    """A call that runs an UPDATE built at run time, in the context of one operation."""
+
+    update: UpdateRef
+    built_at: Path
+    """The file of the ``update_sql`` call (its line is ``update.line``)."""
+    params: frozenset[frozenset[str]]
+    path: Path
+    line: int
+    operation: str
+
+
 class Unresolved(NamedTuple):
     path: Path
     line: int
@@ -86,6 +107,7 @@ class CodeIndex(NamedTuple):
     operations: dict[str, frozenset[tuple[str, str]]]
     """Each public coroutine and the named queries it runs, directly or through helpers."""
     modules: list[str]
+    updates: list[UpdateUsage]
 
 
 def store_modules() -> list[ModuleType]:
@@ -108,13 +130,13 @@ def _classify(obj: object) -> Value | None:
     if isinstance(obj, QuerySet):
         return frozenset({QuerySetRef(obj.file)})
     if isinstance(obj, Columns):
-        return frozenset({ColumnsRef()})
+        return frozenset({ColumnsRef(obj)})
     return None
 
 
 def analyze_modules(modules: Iterable[ModuleType], known_queries: Iterable[tuple[str, str]]) -> CodeIndex:
     known = frozenset(known_queries)
-    index = CodeIndex([], [], {}, [])
+    index = CodeIndex([], [], {}, [], [])
     for module in modules:
         _ModuleAnalysis(module, known, index).run()
         index.modules.append(module.__name__)
@@ -159,6 +181,9 @@ class _ModuleAnalysis:
                 reached |= self.direct.get(current, set())
                 todo.extend(calls.get(current, ()))
             self.index.operations[f"{self.short}.{name}"] = frozenset(reached)
+        for name in names:
+            node = functions[name]
+            Walker(self.ctx, _UpdateSite(self, name), follow=True).run(node.body, parameters(node))
 
     def _visitor(self, qualified: str) -> _CallSite:
         return _CallSite(self, qualified)
@@ -184,6 +209,24 @@ class _ModuleAnalysis:
             for name in sorted(s.text for s in names if isinstance(s, Str)):
                 self.direct[operation].add((group, name))
                 self.index.usages.append(Usage(group, name, alternatives, into, paged, *where))
+
+    def record_update(self, call: ast.Call, operation: str, built: Value, params: Value | None) -> None:
+        where = (self.path, call.lineno, f"{self.short}.{operation}")
+        if not only(built, UpdateRef):
+            self.note_unresolved(Unresolved(*where, "which UPDATE it runs"))
+            return
+        alternatives = self._parameters(params, many=False)
+        if alternatives is None:
+            self.note_unresolved(Unresolved(*where, "which parameters its UPDATE gets"))
+            return
+        for ref in sorted((s for s in built if isinstance(s, UpdateRef)), key=lambda r: (r.key, sorted(r.columns))):
+            usage = UpdateUsage(ref, _module_path(ref.module), alternatives, *where)
+            if usage not in self.index.updates:  # a helper reached twice from one operation
+                self.index.updates.append(usage)
+
+    def note_unresolved(self, unresolved: Unresolved) -> None:
+        if unresolved not in self.index.unresolved:
+            self.index.unresolved.append(unresolved)
 
     @staticmethod
     def _parameters(params: Value | None, *, many: bool) -> frozenset[frozenset[str]] | None:
@@ -252,6 +295,36 @@ class _CallSite:
         groups = sorted(s.group for s in receiver if isinstance(s, QuerySetRef))
         self.analysis.record(call, self.operation, groups, names, params, into_node, env, walker,
                              paged=paged, many=False)
+
+
+class _UpdateSite:
+    """Recognises the calls that run an UPDATE built by ``update_sql``, and builds that cannot be told."""
+
+    def __init__(self, analysis: _ModuleAnalysis, operation: str) -> None:
+        self.analysis = analysis
+        self.operation = operation
+
+    def __call__(self, call: ast.Call, env: Env, walker: Walker) -> None:
+        scratch = dict(env)  # evaluating arguments must not disturb the walker's variables
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "update_sql":
+            if only(walker.expr(func.value, scratch), ColumnsRef) and not only(walker.expr(call, scratch), UpdateRef):
+                where = (self.analysis.path, call.lineno, f"{self.analysis.short}.{self.operation}")
+                self.analysis.note_unresolved(Unresolved(*where, "which key and columns its UPDATE has: pass "
+                                                     "a literal key and a dict bound from an allow-list"))
+            return
+        for i, arg in enumerate(call.args):
+            built = walker.expr(arg, scratch)
+            if not any(isinstance(s, UpdateRef) for s in built):
+                continue
+            params_node = call.args[i + 1] if len(call.args) > i + 1 else _keyword(call, "params")
+            params = walker.expr(params_node, scratch) if params_node is not None else None
+            self.analysis.record_update(call, self.operation, built, params)
+            return
+
+
+def _module_path(name: str) -> Path:
+    return Path(inspect.getfile(sys.modules[name]))
 
 
 def _keyword(call: ast.Call, *names: str) -> ast.expr | None:

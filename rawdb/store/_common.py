@@ -48,7 +48,10 @@ __all__ = [
 
 S = TypeVar("S", bound=msgspec.Struct)
 Converter = Callable[[str, Any], Any]
-"""Turns one caller value into the value bound for column ``field``; raises on bad input."""
+"""Turns one caller value into the value bound for column ``field``; raises on bad input.
+
+Its return annotation names the Python type bound: ``rawdb check`` compares it with the
+type of each column an UPDATE built by ``Columns.update_sql`` sets."""
 
 _REQUIRED: dict[str, set[str]] = {}
 """Query names each store module declared, checked when a dialect's queries load."""
@@ -203,7 +206,7 @@ def one_of(field: str, value: Any, allowed: type[enum.StrEnum]) -> str:
 
 
 def choice(allowed: type[enum.StrEnum], *, nullable: bool = False) -> Converter:
-    def convert(field: str, value: Any) -> Any:
+    def convert(field: str, value: Any) -> str | None:
         if value is None and nullable:
             return None
         return one_of(field, value, allowed)
@@ -252,7 +255,7 @@ def page(limit: int | None, offset: int = 0) -> tuple[int | None, int]:
 
 
 def text(*, nullable: bool = False) -> Converter:
-    def convert(field: str, value: Any) -> Any:
+    def convert(field: str, value: Any) -> str | None:
         if value is None and nullable:
             return None
         if not isinstance(value, str):
@@ -269,7 +272,7 @@ def boolean(field: str, value: Any) -> bool:
 
 
 def integer(*, nullable: bool = False) -> Converter:
-    def convert(field: str, value: Any) -> Any:
+    def convert(field: str, value: Any) -> int | None:
         if value is None and nullable:
             return None
         if isinstance(value, bool) or not isinstance(value, int):

@@ -194,14 +194,16 @@ def bind_profile_updates(
     """Bound SET parameters for a profile update whose allow-list includes ``api_key``.
 
     ``api_key`` becomes ``encrypted_api_key``: encrypted when non-blank, NULL
-    (the stored key cleared) when blank. ``updates`` is only read.
+    (the stored key cleared) when blank. ``updates`` is only read. The ciphertext
+    goes through ``columns``' converter for ``encrypted_api_key`` like every other
+    SET value, so the type it is bound as is declared there.
     """
     values = columns.pick(updates, allowed)
     api_key_given = "api_key" in values
     api_key = values.pop("api_key", None)
     params = columns.bind(values)
     if api_key_given:
-        params["encrypted_api_key"] = encrypt_secret("api_key", api_key, cipher)
+        params.update(columns.bind({"encrypted_api_key": encrypt_secret("api_key", api_key, cipher)}))
     return params
 
 

@@ -59,6 +59,7 @@ _COLUMNS = Columns(
         "provider": text(),
         "model": text(),
         "base_url": text(nullable=True),
+        "encrypted_api_key": text(nullable=True),
         "temperature": json_value(float),
         "max_tokens": json_value(int),
         "top_p": json_value(float),

@@ -54,12 +54,18 @@ _Q = QuerySet(
     ),
 )
 
+
+def _optional_aware(field: str, value: datetime | None) -> datetime | None:
+    return None if value is None else aware(field, value)
+
+
 _COLUMNS = Columns(
     "schedules",
     {
         "id": text(),
         "flow_id": text(),
         "cron_expression": text(nullable=True),
+        "next_execution_at": _optional_aware,
         "is_enabled": boolean,
         "description": text(nullable=True),
     },
@@ -73,7 +79,7 @@ def _cron_columns(expression: Any, now: datetime | None, tz: tzinfo) -> dict[str
     bound = _COLUMNS.bind({"cron_expression": expression or None})
     cron = bound["cron_expression"]
     fire = None if cron is None else next_fire_time(cron, resolve_now(now), tz)
-    return {"cron_expression": cron, "next_execution_at": fire}
+    return {"cron_expression": cron, **_COLUMNS.bind({"next_execution_at": fire})}
 
 
 async def create_schedule(
@@ -205,7 +211,3 @@ async def record_execution(
         "next_execution_at": _optional_aware("next_execution_at", next_execution_at),
     }
     return await _Q.execute(tx, "record_execution", params) > 0
-
-
-def _optional_aware(field: str, value: datetime | None) -> datetime | None:
-    return None if value is None else aware(field, value)

@@ -46,6 +46,7 @@ _COLUMNS = Columns(
         "voice_profile_name": text(),
         "voice_model_type": choice(VoiceModelType),
         "voice_model_name": text(),
+        "encrypted_api_key": text(nullable=True),
         "voice_meta_params": json_value(dict[str, Any]),
         "description": text(nullable=True),
         "is_active": boolean,

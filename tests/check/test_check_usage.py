@@ -14,16 +14,17 @@ import pytest
 from rawdb.checker.catalog import load_catalog
 from rawdb.checker.usage import analyze_modules, store_modules
 from rawdb.queries import sql_root
-from rawdb.store import _common
+from rawdb.store import _common, composio_toolkits, schedules, voice_profiles
 
 SAMPLE = '''
 import msgspec
-from rawdb.store._common import Columns, QuerySet
+from rawdb.store._common import Columns, QuerySet, execute_sql
 
 _Q = QuerySet("notes", ("get", "put", "find", "find_all", "many"))
 _OTHERS = {t: QuerySet(t, ("get",)) for t in ("a", "b")}
 _COLUMNS = Columns("notes", {})
 FIELDS = ("x", "y")
+EDITABLE = ("body", "pinned")
 
 
 class Note(msgspec.Struct):
@@ -77,6 +78,23 @@ async def lost(tx, params):
 
 async def helper_only(tx):
     return await get(tx, 1)
+
+
+async def _set(tx, key, value, updates):
+    params = _COLUMNS.bind(_COLUMNS.pick(updates, EDITABLE))
+    return await execute_sql(tx, _COLUMNS.update_sql(key, params), {**params, key: value})
+
+
+async def edit(tx, i, updates):
+    return await _set(tx, "id", i, updates) > 0
+
+
+async def pin(tx, i):
+    return await _set(tx, "id", i, {"pinned": True})
+
+
+async def edit_by(tx, key, value, updates):
+    return await _set(tx, key, value, updates)
 '''
 
 
@@ -109,10 +127,21 @@ def test_parameters_and_structs_are_read_from_the_calls(sample: ModuleType) -> N
     assert {(u.group, u.params) for u in index.usages if u.operation == "check_sample_mod.loop"} == {
         ("a", frozenset({frozenset({"k"})})), ("b", frozenset({frozenset({"k"})}))}
     # A parameter dict that comes from outside cannot be checked: said, not guessed.
-    unresolved = [(u.operation, u.what) for u in index.unresolved]
-    assert unresolved == [("check_sample_mod.lost", "which parameters it passes")]
+    unresolved = [(u.operation, u.what.split(":")[0]) for u in index.unresolved]
+    assert unresolved == [("check_sample_mod.lost", "which parameters it passes"),
+                          ("check_sample_mod.edit_by", "which key and columns its UPDATE has")]
     # An operation reaches the queries of the helpers it calls.
     assert index.operations["check_sample_mod.helper_only"] == {("notes", "get")}
+    # The UPDATE a helper builds, once per operation: the key each passes it, the whole
+    # allow-list for a caller's dict, only the keys of a literal one.
+    updates = sorted((u.operation, u.update.key, sorted(u.update.columns), sorted(map(sorted, u.params)))
+                     for u in index.updates)
+    assert updates == [
+        ("check_sample_mod.edit", "id", ["body", "pinned"], [["body", "id", "pinned"]]),
+        ("check_sample_mod.pin", "id", ["pinned"], [["id", "pinned"]]),
+    ]
+    assert {u.update.binder for u in index.updates} == {sample._COLUMNS}
+    assert {u.update.line for u in index.updates} == {u.line for u in index.updates}  # both in _set
 
 
 def test_every_call_in_the_store_is_followed() -> None:
@@ -122,8 +151,32 @@ def test_every_call_in_the_store_is_followed() -> None:
     used = {(u.group, u.query) for u in index.usages}
     assert set(catalog.queries("sqlite")) - used == {("paging", "limit_offset"), ("paging", "offset_only")}
     assert any(u.paged for u in index.usages)
-    # The store's public operations, all accounted for: each runs named queries or is
-    # one of the updates whose SET list is built from the caller's keys at run time.
-    runtime = {op for op, queries in index.operations.items() if not queries}
-    assert runtime and all(op.split(".")[1].startswith(("update_", "toggle_")) for op in runtime)
     assert len(index.operations) >= 74
+    # The store's public operations, all accounted for: each runs named queries, an
+    # UPDATE built by update_sql whose key and columns are known, or both.
+    updating = {u.operation for u in index.updates}
+    assert {op for op, queries in index.operations.items() if not queries} <= updating
+    assert updating == {
+        "composio_toolkits.update_toolkit", "composio_toolkits.update_toolkit_by_slug",
+        "composio_toolkits.toggle_toolkit_enabled", "composio_toolkits.update_toolkit_tools",
+        "mcp_profiles.update_profile", "schedules.update_schedule", "schedules.update_schedule_by_flow_id",
+        "voice_profiles.update_profile", "llm_profiles.update_profile",
+    }
+    built = {(u.operation, u.update.key, u.update.columns) for u in index.updates}
+    # A caller's dict can hold any allow-listed key: the whole allow-list is what is checked.
+    allowed = frozenset(composio_toolkits.UPDATABLE)
+    assert ("composio_toolkits.update_toolkit", "id", allowed) in built
+    assert ("composio_toolkits.update_toolkit_by_slug", "slug", allowed) in built
+    # The helper's key and columns are those each operation passes it.
+    assert {(key, columns) for op, key, columns in built if op == "composio_toolkits.toggle_toolkit_enabled"} == {
+        ("id", frozenset({"enabled"}))}
+    # api_key becomes encrypted_api_key in crypto.bind_profile_updates, which is followed.
+    voice = {columns for op, _, columns in built if op == "voice_profiles.update_profile"}
+    assert frozenset(voice_profiles.UPDATABLE) - {"api_key"} | {"encrypted_api_key"} in voice
+    assert all("api_key" not in columns for columns in voice)
+    # A new cron re-arms the schedule: next_execution_at is set with it.
+    assert ("schedules.update_schedule_by_flow_id", "flow_id",
+            frozenset(schedules.UPDATABLE) | {"next_execution_at"}) in built
+    # Each call runs its UPDATE with exactly the key and the columns it sets.
+    for usage in index.updates:
+        assert usage.update.columns | {usage.update.key} in usage.params
