@@ -1,4 +1,4 @@
-"""Composio toolkits (QUERIES §3.6): 11 operations plus ``upsert_toolkits_by_slug`` (§7).
+"""Composio toolkits: 11 operations plus ``upsert_toolkits_by_slug``.
 
 ``tools`` is a JSON document the callers keep as text; the store passes it
 through verbatim.
@@ -100,7 +100,7 @@ async def get_toolkit_by_slug(tx: Transaction, slug: str) -> ComposioToolkit | N
 async def list_toolkits(
     tx: Transaction, enabled_only: bool = False, limit: int | None = -1, offset: int = 0
 ) -> list[ComposioToolkit]:
-    """Ordered by ``name, slug`` so that pages never repeat or skip a toolkit (D20)."""
+    """Ordered by ``name, slug`` so that pages never repeat or skip a toolkit."""
     limit, offset = page(limit, offset)
     return await _Q.fetch_all(
         tx, "list_toolkits", {"include_disabled": not enabled_only}, ComposioToolkit,
@@ -148,7 +148,7 @@ async def update_toolkit_tools(tx: Transaction, toolkit_id: str, tools: str) -> 
 async def upsert_toolkits_by_slug(
     tx: Transaction, items: Iterable[Mapping[str, Any]]
 ) -> int:
-    """Sync the remote catalogue in one batch (C3); returns the number of items written.
+    """Sync the remote catalogue in one batch; returns the number of items written.
 
     New slugs are inserted disabled with no tools; existing ones get ``name``,
     ``description``, ``logo`` and ``app_url`` and keep ``enabled``/``tools``.

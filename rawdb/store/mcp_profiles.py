@@ -1,7 +1,7 @@
-"""MCP server profiles (QUERIES §3.2): 8 operations.
+"""MCP server profiles: 8 operations.
 
 ``mcp_server_params`` is validated against ``McpServerParams`` before it is
-written (D23) and stored canonically (no ``null`` keys). Reads decode
+written and stored canonically (no ``null`` keys). Reads decode
 defensively: legacy rows may hold the document double-encoded (a JSON string
 containing JSON), which the old callers unwrapped by hand.
 """

@@ -1,9 +1,9 @@
-"""Workflow schedules (QUERIES §3.8): 10 operations plus the scheduler's three (§7).
+"""Workflow schedules: 10 operations plus the scheduler's three.
 
 Next fire times are computed in Python from the cron expression on the wall
 clock of ``tz=`` (default UTC; pass the zone the scheduler runs in) and stored
-in UTC (D13, D14). ``""`` as a cron expression means "no cron", exactly like
-None (D12).
+in UTC. ``""`` as a cron expression means "no cron", exactly like
+None.
 """
 
 from __future__ import annotations

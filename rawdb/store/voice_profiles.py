@@ -1,4 +1,4 @@
-"""Voice (speech recognition / synthesis) profiles (QUERIES §3.5): 7 operations."""
+"""Voice (speech recognition / synthesis) profiles: 7 operations."""
 
 from __future__ import annotations
 
