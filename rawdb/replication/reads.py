@@ -49,7 +49,12 @@ class RoutedTransaction(Transaction):
         self._required = required
         self._isolation = isolation
         self._moves = 0
-        self._token = token_for(required)  # what this read was guaranteed to see, to pass on
+
+    def commit_token(self) -> str:
+        """What this read was guaranteed to see, to pass on (see `Transaction.commit_token`)."""
+        if self._state is not SessionState.ENDED:
+            raise InterfaceError("commit_token() is known once the transaction block has ended")
+        return token_for(self._required)
 
     @property
     def replica(self) -> str | None:

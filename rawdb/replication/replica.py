@@ -40,7 +40,7 @@ class NotAReplica(Exception):
 
 
 class Replica:
-    __slots__ = ("_checking", "_probe_conn", "dialect", "down_total", "handouts", "in_use", "known",
+    __slots__ = ("_checking", "_closed", "_probe_conn", "dialect", "down_total", "handouts", "in_use", "known",
                  "lag", "last_error", "monitor", "options", "pool", "probe", "state", "url")
 
     def __init__(self, url: DatabaseURL, options: PoolOptions, probe: Probe, monitor: Probe) -> None:
@@ -61,6 +61,7 @@ class Replica:
         self.last_error: str | None = None
         self._probe_conn: DriverConnection | None = None
         self._checking = False
+        self._closed = False
 
     def describe(self) -> str:
         return self.url.redacted()
@@ -80,7 +81,7 @@ class Replica:
 
         A wrong password or database is a `ConfigError` (retrying cannot help);
         anything else takes the replica down until a later probe succeeds."""
-        if self._checking:
+        if self._checking or self._closed:
             return
         self._checking = True
         try:
@@ -131,6 +132,9 @@ class Replica:
         except Exception as exc:
             await pool.close(timeout=0)
             self.mark_down(exc)
+            return False
+        if self._closed:  # the primary's pool closed meanwhile
+            await pool.close(timeout=0)
             return False
         self.pool = pool
         return True
@@ -224,6 +228,7 @@ class Replica:
                             last_error=self.last_error)
 
     async def close(self, timeout: float) -> None:
+        self._closed = True
         self._close_probe()
         pool, self.pool = self.pool, None
         if pool is not None:

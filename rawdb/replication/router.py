@@ -32,6 +32,7 @@ from rawdb.replication.positions import (
     combine,
     parse_token,
 )
+from rawdb.replication.reads import ReadBlock
 from rawdb.replication.stats import ReplicaStats, RoutingStats
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from rawdb.lease import Holder
     from rawdb.pool import Pool
     from rawdb.replication.probes import Probe
-    from rawdb.replication.reads import ReadBlock, RoutedTransaction
+    from rawdb.replication.reads import RoutedTransaction
     from rawdb.replication.replica import Replica
     from rawdb.session import Transaction
 
@@ -165,8 +166,6 @@ class Router:
 
     # -- routing ---------------------------------------------------------------------------------
     def read(self, isolation: str | None, after: str | None) -> ReadBlock:
-        from rawdb.replication.reads import ReadBlock
-
         return ReadBlock(self, isolation, after)
 
     def _candidates(self, required: Position | None, exclude: Replica | None) -> list[Replica]:
@@ -189,10 +188,11 @@ class Router:
             self.causal_fallbacks_total += 1
         else:
             candidates = self._candidates(required, exclude)
-            deadline = time.monotonic() + self.causal_wait
+            deadline = 0.0 if required is None else time.monotonic() + self.causal_wait
             behind = False
             for replica in candidates:  # the first one behind uses up the wait; the rest are asked once
-                outcome = await replica.begin(isolation, required, max(0.0, deadline - time.monotonic()))
+                budget = 0.0 if required is None else max(0.0, deadline - time.monotonic())
+                outcome = await replica.begin(isolation, required, budget)
                 if not isinstance(outcome, str):
                     assert replica.pool is not None
                     self.replica_reads_total += 1

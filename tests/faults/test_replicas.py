@@ -188,6 +188,11 @@ async def test_reads_on_replica_writes_on_primary(cluster: PgCluster | MariaDBCl
                 with pytest.raises(rawdb.ReadOnlyViolation):
                     async with pool.transaction(readonly=True) as tx:
                         await tx.execute(f"INSERT INTO {name} (id, note) VALUES (1, 'x')")
+                for i in range(10, 15):  # autocommit writes are read back too
+                    async with pool.connection() as conn:
+                        await conn.execute(f"INSERT INTO {name} (id, note) VALUES (:i, 'conn')", {"i": i})
+                    async with pool.transaction(readonly=True) as tx:
+                        assert await tx.fetch_val(f"SELECT count(*) FROM {name} WHERE id = :i", {"i": i}) == 1
             stats = pool.stats()
             assert stats.routing is not None and stats.routing.replica_reads_total >= 5
             assert [r.state for r in stats.replicas] == ["up"]
