@@ -402,7 +402,7 @@ class Pool:
                 holder = await self._wait(slot, deadline)
             else:
                 slot.in_use.add(holder)
-            if await self._usable(holder, deadline):
+            if self._ready(holder) or await self._usable(holder, deadline):
                 break
         holder.acquired_at = time.monotonic()
         holder.site = site
@@ -422,8 +422,11 @@ class Pool:
         for attempt in range(_BEGIN_ATTEMPTS):
             holder = await self._acquire(role)
             try:
-                async with self.statement_timer():
+                if self._statement_timeout is None:
                     await prepare(holder.conn)
+                else:
+                    async with self.statement_timer():
+                        await prepare(holder.conn)
             except BaseException as exc:
                 self._discard(holder)
                 if isinstance(exc, TimeoutError):  # a stalled network, not a stale connection
@@ -439,6 +442,16 @@ class Pool:
                 raise error from exc
             return holder
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _ready(self, holder: Holder) -> bool:
+        """The common case of `_usable`, without a coroutine: open, not expired, no ping due."""
+        now = time.monotonic()
+        if holder.conn.is_closed or now >= holder.expires_at:
+            return False
+        if not self.dialect.needs_health_check:
+            return True
+        check_after = self.options.health_check_after
+        return not holder.suspect and (check_after is None or now - holder.last_used <= check_after)
 
     async def _usable(self, holder: Holder, deadline: float) -> bool:
         """Check a connection about to be handed out; discard it if it is not fit.
@@ -533,7 +546,8 @@ class Pool:
             return
         slot.in_use.discard(holder)
         slot.put(holder)
-        self._check_drained()
+        if self._drained is not None:
+            self._check_drained()
 
     async def _recover_then_return(self, holder: Holder) -> None:
         """Bring an interrupted connection back to a known state (SQLite), or replace it."""
@@ -720,7 +734,9 @@ class TransactionBlock:
         pool = self._pool
         dialect = pool.dialect
         readonly = self._readonly
-        isolation = dialect.check_isolation(self._isolation)  # before taking a connection
+        isolation = self._isolation
+        if isolation is not None:  # no level asked: nothing to check (every dialect's default)
+            isolation = dialect.check_isolation(isolation)  # before taking a connection
         if pool._observer is not None:
             self._span = pool._observer.transaction(readonly)
             self._span.__enter__()  # current while the block runs: statements are its children

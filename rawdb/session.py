@@ -40,7 +40,7 @@ from rawdb.errors import (
     TransactionAborted,
 )
 from rawdb.lease import LeaseState
-from rawdb.mapping import map_rows, row_class
+from rawdb.mapping import map_row, map_rows, row_class
 from rawdb.sql import compile_sql
 
 if TYPE_CHECKING:
@@ -92,20 +92,22 @@ class Session:
     # -- the guard every statement passes ------------------------------------------------
     def _enter(self) -> Holder:
         holder = self._holder
-        what = type(self).__name__.lower()
         if self._state is SessionState.ENDED:
-            raise InterfaceError(f"this {what} has ended; open a new one from the pool")
+            raise InterfaceError(f"this {self._what()} has ended; open a new one from the pool")
         tx = self._tx
         if tx is not None and tx._state is SessionState.FAILED:
             raise tx._aborted("this statement was not run")
         if holder.busy:
-            raise InterfaceError(f"this {what} is being used by another task; "
+            raise InterfaceError(f"this {self._what()} is being used by another task; "
                                  "one transaction serves one task at a time")
-        if holder.broken:
-            raise InterfaceError(f"this {what} can no longer be used: an earlier statement was interrupted "
-                                 "or lost its connection")
+        if holder.state is LeaseState.BROKEN:  # holder.broken, without the property call
+            raise InterfaceError(f"this {self._what()} can no longer be used: an earlier statement was "
+                                 "interrupted or lost its connection")
         holder.busy = True
         return holder
+
+    def _what(self) -> str:
+        return type(self).__name__.lower()
 
     def _prepare(self, sql: str, params: Any, bind: _Bind) -> tuple[str, Any]:
         """Compile and bind: rawdb's own checks, before anything is sent."""
@@ -136,11 +138,16 @@ class Session:
             pool = self._pool
             observer = pool._observer
             try:
-                async with pool.statement_timer():
-                    if observer is None:
-                        result = await call(text, args)
-                    else:
-                        result = await observer.statement(sql, lambda: call(text, args))
+                if observer is None and pool._statement_timeout is None:
+                    # The common case, without the no-op timer's two awaited calls
+                    # (a tenth of rawdb's own work on a one-row read).
+                    result = await call(text, args)
+                else:
+                    async with pool.statement_timer():
+                        if observer is None:
+                            result = await call(text, args)
+                        else:
+                            result = await observer.statement(sql, lambda: call(text, args))
             except BaseException as exc:
                 raise self._fail(exc)
             if self._tx is not None and not self._conn.in_transaction:
@@ -249,7 +256,7 @@ class Session:
         if row is None:
             return None
         if into is not None:
-            return map_rows(into, columns, self._dialect.values, (row,))[0]
+            return map_row(into, columns, self._dialect.values, row)
         return self._plain_rows([row], columns)[0]
 
     async def fetch_val(self, sql: str, params: Params = None) -> Any:
@@ -559,10 +566,13 @@ async def end_transaction(tx: Transaction, *, clean_exit: bool) -> None:
         await close_abandoned_stream(holder)  # an iterate() left open in the block ends with it
     conn = tx._conn
     pool = tx._pool
-    if not holder.broken:
+    if holder.state is not LeaseState.BROKEN:
         try:
-            async with pool.statement_timer():
+            if pool._statement_timeout is None:
                 await (conn.commit() if commit else conn.rollback())
+            else:
+                async with pool.statement_timer():
+                    await (conn.commit() if commit else conn.rollback())
         except asyncio.CancelledError:
             holder.mark(LeaseState.BROKEN)  # cancelled during COMMIT/ROLLBACK: outcome unknown
             raise

@@ -116,7 +116,7 @@ class CompiledSQL:
             if names:
                 raise QueryError(f"missing parameter(s) {', '.join(sorted(self.name_set))}{self._where()}")
             return []
-        if not isinstance(params, Mapping):
+        if type(params) is not dict and not isinstance(params, Mapping):  # the ABC check costs a call
             raise QueryError(f"parameters must be a mapping of names, got {type(params).__name__}{self._where()}")
         if len(params) != len(self.name_set):
             self._check_names(params)

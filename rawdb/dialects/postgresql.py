@@ -69,6 +69,7 @@ RESET_SQL_KEEPING_CACHE = _RESET_STATE + (
 # reading them costs nothing, and a change means the session is no longer as it was
 # lent out, whatever statement did it (a function calling set_config, say).
 _REPORTED_IDENTITY = ("session_authorization", "is_superuser")
+_AUTHORIZATION, _SUPERUSER = _REPORTED_IDENTITY
 
 _NO_COLUMNS: Columns = ()
 
@@ -79,15 +80,17 @@ def _rowcount(status: str) -> int:
 
 
 class PostgresConnection(DriverConnection):
-    __slots__ = ("_conn", "_identity")
+    __slots__ = ("_conn", "_identity", "_settings")
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+        self._settings = conn.get_settings()  # one object for the connection's life, updated in place
         self._identity = self._reported_identity()
 
     def _reported_identity(self) -> tuple[Any, ...]:
-        settings = self._conn.get_settings()
-        return tuple(getattr(settings, name, None) for name in _REPORTED_IDENTITY)
+        # Read on every release: spelled out, a generator would cost three calls more.
+        settings = self._settings
+        return getattr(settings, _AUTHORIZATION, None), getattr(settings, _SUPERUSER, None)
 
     @property
     def session_changed(self) -> bool:
