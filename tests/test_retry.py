@@ -237,17 +237,21 @@ async def crossing_bank(isolated: IsolatedDatabase) -> AsyncIterator[rawdb.Pool]
 async def test_deadlock_victim_runs_again_and_both_transfers_apply_once(crossing_bank: rawdb.Pool,
                                                                      swallow: bool) -> None:
     events: list[rawdb.RetryEvent] = []
-    outcomes = await cross(crossing_bank, lambda: crossing_bank.retrying(attempts=3, on_retry=events.append),
+    outcomes = await cross(crossing_bank, lambda: crossing_bank.retrying(attempts=10, on_retry=events.append),
                            swallow=swallow)
     assert all(o.error is None for o in outcomes.values()), outcomes
-    assert sorted(o.runs for o in outcomes.values()) == [1, 2], events
-    assert sum(o.retrying.retries for o in outcomes.values()) == 1
-    (event,) = events
+    # Usually one retry. Under load the victim's second attempt can take the row the
+    # winner was about to get (the victim's lock is gone, the winner not yet awake),
+    # and they deadlock again: every extra run is then a counted retry.
+    assert sum(o.runs for o in outcomes.values()) == 2 + len(events)
+    assert sum(o.retrying.retries for o in outcomes.values()) == len(events) >= 1
     expected = rawdb.TransactionAborted if swallow else rawdb.DeadlockError
-    assert isinstance(event.error, expected)
-    assert event.attempt == 1 and 0.0 <= event.delay <= 0.01
-    if swallow:
-        assert isinstance(event.error.__cause__, rawdb.DeadlockError)
+    first = events[0]
+    assert first.attempt == 1 and 0.0 <= first.delay <= 0.01
+    for event in events:
+        assert isinstance(event.error, expected)
+        if swallow:
+            assert isinstance(event.error.__cause__, rawdb.DeadlockError)
     assert [t[0] for t in await logged(crossing_bank)] == [100, 200]
     assert await balances(crossing_bank) == {1: 100, 2: 100}
 
@@ -267,10 +271,10 @@ async def test_a_marked_side_effect_stops_the_retry(crossing_bank: rawdb.Pool) -
 
 @pytest.mark.parametrize("dialect", SERVERS)
 async def test_retry_after_side_effects_when_the_caller_says_so(crossing_bank: rawdb.Pool) -> None:
-    outcomes = await cross(crossing_bank, lambda: crossing_bank.retrying(attempts=3, retry_after_side_effects=True),
+    outcomes = await cross(crossing_bank, lambda: crossing_bank.retrying(attempts=10, retry_after_side_effects=True),
                            side_effect=True)
     assert all(o.error is None for o in outcomes.values())
-    assert sum(o.retrying.retries for o in outcomes.values()) == 1
+    assert sum(o.retrying.retries for o in outcomes.values()) >= 1
     assert len(await logged(crossing_bank)) == 2
 
 
