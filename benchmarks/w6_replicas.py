@@ -15,9 +15,10 @@ configurations interleaved within each repetition:
   throughput, p50/p99 latency, where reads ran and how often read-your-writes
   sent a read to the primary.
 - write cost: sequential W2 writes with read-your-writes on against off, on the
-  same pool shape: µs per write and round trips per write spent learning positions.
-- routing: sequential W1 reads routed to a replica, against a plain pool on that
-  replica and a plain pool on the primary.
+  same pool and connections: µs per write and round trips per write spent
+  learning positions (also timed around that step alone).
+- routing: sequential W1 reads routed to a replica, against the same replica's
+  pool used directly (the same connections, no routing) and against the primary.
 
 Results: ``benchmarks/results/w6.json`` and ``w6.md``.
 """
@@ -89,8 +90,8 @@ class Cluster:
 
 
 # -- one operation ---------------------------------------------------------------------------------
-async def read_one(pool: rawdb.Pool, task_id: str) -> None:
-    async with pool.transaction(readonly=True) as tx:
+async def read_one(pool: rawdb.Pool, task_id: str, primary: bool = False) -> None:
+    async with pool.transaction(readonly=True, primary=primary) as tx:
         task = await tx.fetch_one(SELECT_ONE, {"task_id": task_id}, into=Task)
     assert task is not None
 
@@ -215,8 +216,6 @@ async def run_dialect(dialect: str, args: argparse.Namespace) -> dict[str, Any]:
             "primary": await rawdb.create_pool(url, **sizes),
             "replicas": await rawdb.create_pool(url, replicas=replicas, **sizes),
             "replicas_no_ryw": await rawdb.create_pool(url, replicas=replicas, read_your_writes=False, **sizes),
-            "direct_replica": await rawdb.create_pool(
-                f"{url.rsplit('@', 1)[0]}@{replicas[0]}/{url.rsplit('/', 1)[1]}", **sizes),
             "routed_one": await rawdb.create_pool(url, replicas=replicas[:1], **sizes),
         }
         samples: dict[str, list[Any]] = {k: [] for k in (
@@ -234,23 +233,37 @@ async def run_dialect(dialect: str, args: argparse.Namespace) -> dict[str, Any]:
                     samples[f"mixed_{key}"].append(
                         await mixed(pools[key], ids, sessions, args.tasks, args.seconds))
                     await asyncio.sleep(0.5)  # let the replicas catch up between runs
+                # Read-your-writes on and off on the very same pool and connections: only the
+                # position's round trip differs.
                 router = pools["replicas"]._replication
                 assert router is not None
+
+                async def write(ryw: bool, router: Any = router) -> None:
+                    router.read_your_writes = ryw
+                    await write_one(pools["replicas"], rng.choice(sessions))
+
                 trips = router.writes.round_trips
                 timed = Timed(router.writes)
-                writes = await interleaved({
-                    "on": lambda: write_one(pools["replicas"], rng.choice(sessions)),
-                    "off": lambda: write_one(pools["replicas_no_ryw"], rng.choice(sessions))}, args.writes)
-                router.writes.commit_position = timed._inner  # type: ignore[method-assign]
+                writes = await interleaved({"on": lambda: write(True), "off": lambda: write(False)}, args.writes)
+                router.writes.commit_position = timed._inner
+                router.read_your_writes = True
                 samples["write_ryw_us"].append(writes["on"][0])
                 samples["write_no_ryw_us"].append(writes["off"][0])
                 samples["write_position_us"].append(timed.seconds / max(1, timed.calls) * 1e6)
                 samples["write_position_round_trips"].append(
                     (router.writes.round_trips - trips) / (max(1, args.writes // 50) * 50))
                 await asyncio.sleep(1.0)  # nothing left to replay: routed reads need no check
+                # The same connections with and without routing: the routed pool's read, the
+                # replica's own pool used directly, and the routed pool's primary.
+                routed_pool = pools["routed_one"]
+                assert routed_pool._replication is not None
+                replica_pool = routed_pool._replication.replicas[0].pool
+                assert replica_pool is not None
                 reads = await interleaved({
-                    key: (lambda p=pools[key]: read_one(p, rng.choice(ids)))  # type: ignore[misc]
-                    for key in ("routed_one", "direct_replica", "primary")}, args.w1_ops)
+                    "routed_one": lambda p=routed_pool: read_one(p, rng.choice(ids)),  # type: ignore[misc]
+                    "direct_replica": lambda p=replica_pool: read_one(p, rng.choice(ids)),  # type: ignore[misc]
+                    "primary": lambda p=routed_pool: read_one(p, rng.choice(ids), primary=True),  # type: ignore[misc]
+                }, args.w1_ops)
                 for sample, key in (("routed", "routed_one"), ("direct", "direct_replica"), ("primary", "primary")):
                     samples[f"w1_{sample}_us"].append(reads[key][0])
                     samples[f"w1_{sample}_cpu_us"].append(reads[key][1])
@@ -309,17 +322,19 @@ def summarize(dialect: str, result: dict[str, Any]) -> list[str]:
     cpu = {k: median(s[f"w1_{k}_cpu_us"]) for k in ("routed", "direct", "primary")}
     cpu_ratio = [a / b for a, b in zip(s["w1_routed_cpu_us"], s["w1_direct_cpu_us"], strict=True)]
     lines += ["| W1 read, sequential | µs per read | client CPU µs per read |", "|---|---|---|",
-              f"| routed to a replica (pool with replicas) | {median(routed):.0f} | {cpu['routed']:.0f} |",
-              f"| plain pool on that replica | {median(direct):.0f} | {cpu['direct']:.0f} |",
-              f"| plain pool on the primary | {median(primary):.0f} | {cpu['primary']:.0f} |", "",
-              f"Client CPU, routed / plain pool on the replica: {median(cpu_ratio):.3f} "
+              f"| routed to the replica: pool.transaction(readonly=True) | {median(routed):.0f} "
+              f"| {cpu['routed']:.0f} |",
+              f"| the replica's own pool, same connections, no routing | {median(direct):.0f} | {cpu['direct']:.0f} |",
+              f"| the primary: pool.transaction(readonly=True, primary=True) | {median(primary):.0f} "
+              f"| {cpu['primary']:.0f} |", "",
+              f"Client CPU, routed / unrouted on the replica: {median(cpu_ratio):.3f} "
               f"({min(cpu_ratio):.3f}-{max(cpu_ratio):.3f}).",
-              f"Turn by turn ({len(s['w1_turn_vs_direct'])} turns of 50 reads): routed / plain pool on the replica "
-              f"{median(s['w1_turn_vs_direct']):.3f}, routed / plain pool on the primary "
+              f"Turn by turn ({len(s['w1_turn_vs_direct'])} turns of 50 reads): routed / unrouted on the replica "
+              f"{median(s['w1_turn_vs_direct']):.3f}, routed to the replica / on the primary "
               f"{median(s['w1_turn_vs_primary']):.3f} (medians); target ≤ 1.05.",
-              f"Routed / plain pool on the replica: {median(vs_direct):.3f} "
+              f"Routed / unrouted on the replica: {median(vs_direct):.3f} "
               f"({min(vs_direct):.3f}-{max(vs_direct):.3f}); "
-              f"routed / plain pool on the primary: {median(vs_primary):.3f} "
+              f"routed to the replica / on the primary: {median(vs_primary):.3f} "
               f"({min(vs_primary):.3f}-{max(vs_primary):.3f}) (per repetition).", ""]
     return lines
 

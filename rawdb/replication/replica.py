@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal
 
 from rawdb.errors import ConfigError, ConnectionLost, PoolClosed, PoolTimeout, QueryTimeout, RawDBError
@@ -178,24 +179,28 @@ class Replica:
         pool = self.pool
         if pool is None or self.state != "up":
             return "unusable"
-        probe = self.probe
-        need_check = required is not None and not self.covers(required)
         behind = False
+        prepare: Callable[[DriverConnection], Awaitable[None]]
+        if required is None or self.covers(required):
+            # Known to be far enough: BEGIN is all (the common case, kept as cheap as the primary's).
+            def prepare(conn: DriverConnection) -> Awaitable[None]:
+                return conn.begin(True, isolation, owns_session=True)
+        else:
+            probe = self.probe
+            wanted = required
 
-        async def prepare(conn: DriverConnection) -> None:
-            nonlocal behind
-            if need_check:
-                assert required is not None
+            async def prepare(conn: DriverConnection) -> None:
+                nonlocal behind
                 replayed = await probe.replayed(conn)
                 if replayed is None:
                     raise NotAReplica
                 self.note(replayed)
-                if not replayed.covers(required):
-                    if budget <= 0 or not await probe.wait(conn, required, budget):
+                if not replayed.covers(wanted):
+                    if budget <= 0 or not await probe.wait(conn, wanted, budget):
                         behind = True
                         return
-                    self.note(required)
-            await conn.begin(True, isolation, owns_session=True)
+                    self.note(wanted)
+                await conn.begin(True, isolation, owns_session=True)
 
         try:
             holder = await pool._acquire_and_prepare("any", prepare, "BEGIN")
