@@ -57,10 +57,11 @@ async def create_pool(url: str, *, replicas: Sequence[str] = (), **options: Any)
     Options may be keyword arguments or URL query parameters (keywords win):
     ``min_size``, ``max_size``, ``acquire_timeout``, ``max_lifetime``, ``idle_timeout``,
     ``max_waiting``, ``health_check_after``, ``leak_threshold``, ``statement_cache_size``,
-    ``command_timeout``, ``connect_timeout``, ``busy_timeout`` (SQLite) and
-    ``connect_options`` (passed to the driver). Unknown or invalid ones raise
-    `ConfigError` naming the option. ``min_size`` connections are opened before this
-    returns, so a wrong URL or password fails here rather than on first use.
+    ``command_timeout``, ``connect_timeout``, ``busy_timeout``, ``synchronous`` and
+    ``sqlite_pragmas`` (SQLite), and ``connect_options`` (passed to the driver).
+    Unknown or invalid ones raise `ConfigError` naming the option. ``min_size``
+    connections are opened before this returns, so a wrong URL or password fails
+    here rather than on first use.
 
     ``replicas`` (or ``?replica=host:port``, repeated, in the URL): read replicas of a
     PostgreSQL or MariaDB primary; read-only transactions run there (see the README's
