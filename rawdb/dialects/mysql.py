@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 import re
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
@@ -53,6 +54,7 @@ from rawdb.mapping import ValueProfile, int_to_bool, naive_to_utc
 SQL_MODE = ("STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
             "NO_ENGINE_SUBSTITUTION")
 _NO_COLUMNS: Columns = ()
+_name_of = operator.itemgetter(0)  # a column's name in a DB-API description (in C, not a generator)
 _fromisoformat = dt.datetime.fromisoformat
 
 
@@ -173,14 +175,14 @@ class MySQLConnection(DriverConnection):
         await cur.execute(sql, args)
         desc = cur.description
         rows: list[Any] = list(await cur.fetchall())
-        return rows, (tuple(d[0] for d in desc) if desc else _NO_COLUMNS)
+        return rows, (tuple(map(_name_of, desc)) if desc else _NO_COLUMNS)
 
     async def fetchrow(self, sql: str, args: Sequence[Any]) -> tuple[Any, Columns]:
         cur = self._cursor()
         await cur.execute(sql, args)
         desc = cur.description
         row = await cur.fetchone()
-        return row, (tuple(d[0] for d in desc) if desc else _NO_COLUMNS)
+        return row, (tuple(map(_name_of, desc)) if desc else _NO_COLUMNS)
 
     async def stream(self, sql: str, args: Sequence[Any], chunk: int
                      ) -> AsyncGenerator[tuple[list[Any], Columns], None]:
@@ -189,7 +191,7 @@ class MySQLConnection(DriverConnection):
         try:
             await cur.execute(sql, args)
             desc = cur.description
-            columns = tuple(d[0] for d in desc) if desc else _NO_COLUMNS
+            columns = tuple(map(_name_of, desc)) if desc else _NO_COLUMNS
             while True:
                 rows = await cur.fetchmany(chunk)
                 if not rows:
@@ -299,6 +301,11 @@ class MySQLDialect(Dialect):
 
     def adapt_datetime(self, value: dt.datetime) -> Any:
         return to_utc(value).replace(tzinfo=None)
+
+    def adapt_utc_column(self, column: Sequence[dt.datetime | None]) -> Sequence[Any]:
+        # PyMySQL writes a datetime's wall time and ignores its tzinfo: aware UTC values
+        # become the same literal as adapt_datetime's naive ones, without a call each.
+        return column
 
     def adapt_float(self, value: float) -> float:
         if not math.isfinite(value):

@@ -245,6 +245,9 @@ class PostgresDialect(Dialect):
         # the process's local zone; naive input is taken to be UTC, as everywhere.
         return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
+    def adapt_utc_column(self, column: Sequence[dt.datetime | None]) -> Sequence[Any]:
+        return column  # aware values are bound as they are (see adapt_datetime)
+
     def adapt_tuple(self, value: tuple[Any, ...]) -> Any:
         return value  # an array (WHERE id = ANY(:ids)), or a composite value
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import operator
 import sqlite3
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
@@ -52,11 +53,12 @@ from rawdb.mapping import ValueProfile, int_to_bool, text_to_datetime
 from rawdb.sqlite_pragmas import pragma_statements
 
 _NO_COLUMNS: Columns = ()
+_name_of = operator.itemgetter(0)  # a column's name in a DB-API description (in C, not a generator)
 
 
 def _columns(cursor: sqlite3.Cursor) -> Columns:
     desc = cursor.description
-    return tuple(d[0] for d in desc) if desc else _NO_COLUMNS
+    return tuple(map(_name_of, desc)) if desc else _NO_COLUMNS
 
 
 class SQLiteConnection(DriverConnection):
@@ -405,6 +407,10 @@ class SQLiteDialect(Dialect):
 
     def adapt_datetime(self, value: dt.datetime) -> Any:
         return _sqlite_text(value)
+
+    def adapt_utc_column(self, column: Sequence[dt.datetime | None]) -> Sequence[Any]:
+        # _sqlite_text inlined (already UTC): two calls per value fewer on a bulk insert.
+        return [None if v is None else v.isoformat(" ", "microseconds")[:26] for v in column]
 
     def adapt_float(self, value: float) -> float:
         if value != value:
