@@ -441,6 +441,10 @@ async def test_replica_problems_at_start(cluster: PgCluster | MariaDBCluster,
     with pytest.raises(rawdb.ConfigError) as wrong:
         await rawdb.create_pool(url, replicas=[other.format(p=PASSWORD)])
     assert "dialect" in str(wrong.value) and PASSWORD not in str(wrong.value)
+    no_such_database = with_password(delayed_replica(cluster).url).rsplit("/", 1)[0] + "/no_such_db"
+    with pytest.raises(rawdb.ConfigError) as wrong:  # retrying cannot help: said at start
+        await rawdb.create_pool(url, replicas=[no_such_database], connect_timeout=5)
+    assert "no_such_db" in str(wrong.value) and PASSWORD not in str(wrong.value)
     caplog.set_level(logging.INFO, logger="rawdb.replicas")
     async with asyncio.timeout(60):
         pool = await rawdb.create_pool(url, replicas=[dead, with_password(primary.url)], connect_timeout=2,
