@@ -124,6 +124,7 @@ def _cell(s: dict[str, float] | None, suffix: str = "") -> str:
 def markdown(document: dict[str, Any]) -> str:
     meta = document["meta"]
     m = meta["machine"]
+    reps = f"{meta['reps']} repetitions" if document["dialects"] else "W1-W5 not run"
     lines = [
         f"# rawdb benchmarks ({meta['mode']} run, {meta['finished']})",
         "",
@@ -131,7 +132,7 @@ def markdown(document: dict[str, Any]) -> str:
         f"{m['memory_gib']} GiB; {m['platform']}; {m['python']}. rawdb {m['rawdb_commit']}"
         + (" (working tree modified)" if m.get("rawdb_tree_modified") else "") + ".",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".",
-        f"Method: {meta['reps']} repetitions; contenders interleaved round robin within each "
+        f"Method: {reps}; contenders interleaved round robin within each "
         f"repetition (starting contender rotates); each cell is the median with min{DASH}max; ratios are "
         "taken per repetition, then summarised the same way. Load average before/after each dialect "
         "is in the JSON.",
@@ -141,12 +142,32 @@ def markdown(document: dict[str, Any]) -> str:
         f"| # | dialect | target | measured: median (min{DASH}max) | met |",
         "|---|---|---|---|---|",
     ]
+    misses = []
     for t in document["targets"]:
         met = DASH if t["met"] is None else ("yes" if t["met"] else "**no**")
         lines.append(f"| {t['group']} | {DIALECT_TITLES[t['dialect']]} | {t['target']} | "
                      f"{_cell(t['measured'])} | {met} |")
+        if t["met"] is False:
+            misses.append(f"- {DIALECT_TITLES[t['dialect']]} {t['target']} (measured {_fmt(t['measured']['median'])}): "
+                          f"{t.get('cause') or 'not profiled'}")
+    met_count = sum(1 for t in document["targets"] if t["met"])
+    lines += ["", f"{met_count} of {len(document['targets'])} targets met."]
+    if misses:
+        lines += ["", "Missed, with the cause found by profiling:", "", *misses]
     for dialect, run in document["dialects"].items():
         lines += ["", *_dialect_section(dialect, run, document["summaries"][dialect])]
+    if document.get("curves"):
+        from benchmarks.curves import curves_markdown
+
+        lines += ["", *curves_markdown(document["curves"])]
+    if document.get("memory"):
+        from benchmarks.memory import memory_markdown
+
+        lines += ["", *memory_markdown(document["memory"])]
+    if document.get("processes"):
+        from benchmarks.processes import processes_markdown
+
+        lines += ["", *processes_markdown(document["processes"]["summary"])]
     lines += ["", "Workloads:", ""]
     lines += [f"- **{wl}** {text}" for wl, text in DESCRIPTIONS.items()]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,9 @@
-"""The issue's targets, evaluated on a run's summary.
+"""The targets, evaluated on a run's summaries.
 
-A target is met when the median of the per-repetition ratios is within it
-(DECISIONS.md); min-max is reported beside it.
+A target is met when the median of the per-repetition ratios (or of the runs) is
+within it; min-max is reported beside it. A miss is printed with its profiled
+cause (`CAUSES`), the reason found with ``--profile`` and the call counts, so the
+report says why and not only that.
 """
 
 from __future__ import annotations
@@ -9,13 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+DIALECTS = ("sqlite", "postgresql", "mysql")
+
 
 @dataclass(frozen=True)
 class Goal:
-    group: int  # the issue's target number (1-4)
+    group: int  # 1 W1-W4 vs the bare driver, 2 vs SQLAlchemy, 3 W5, 4 memory, 5 many processes
     dialect: str
     workload: str
-    metric: str  # time_ratio | speedup | throughput_ratio | p99_ratio | lost_writes | lock_errors
+    # time_ratio | speedup | throughput_ratio | p99_ratio | lost_writes | lock_errors
+    # | iterate_growth | iterate_time_ratio | processes_lost_writes | processes_lock_errors
+    metric: str
     other: str  # the contender compared with
     op: str  # "<=" | ">="
     bound: float
@@ -29,63 +35,122 @@ class Goal:
             return f"W5 rawdb throughput / {self.other} throughput {self.op} {self.bound:g}"
         if self.metric == "p99_ratio":
             return f"W5 rawdb p99 / {self.other} p99 {self.op} {self.bound:g}"
+        if self.metric == "iterate_growth":
+            return f"iterate() over 1,000,000 rows: peak RSS growth (MB) {self.op} {self.bound:g}"
+        if self.metric == "iterate_time_ratio":
+            return f"iterate() time per row / the driver's cursor {self.op} {self.bound:g}"
+        if self.metric == "processes_lost_writes":
+            return "4 processes x 16 tasks: lost writes = 0"
+        if self.metric == "processes_lock_errors":
+            return "4 processes x 16 tasks: 'database is locked' errors = 0"
         return f"W5 {self.metric.replace('_', ' ')} of rawdb = 0"
 
 
 def goals() -> list[Goal]:
     out: list[Goal] = []
-    for d in ("sqlite", "mysql"):
-        out += [Goal(1, d, w, "time_ratio", "bare", "<=", 1.05) for w in ("W1", "W2", "W3")]
-    out += [Goal(1, "postgresql", "W1", "time_ratio", "bare", "<=", 0.85),
-            Goal(1, "postgresql", "W2", "time_ratio", "bare", "<=", 0.85),
-            Goal(1, "postgresql", "W3", "time_ratio", "bare", "<=", 1.10)]
+    for d in DIALECTS:
+        for w in ("W1", "W2", "W3", "W4"):
+            bound = 1.05 if (d, w) == ("postgresql", "W4") else 1.0
+            out.append(Goal(1, d, w, "time_ratio", "bare", "<=", bound))
     speedups = {"sqlite": (5.0, 2.5), "postgresql": (2.3, 2.4), "mysql": (2.0, 1.6)}
     for d, (w1, w3) in speedups.items():
         out += [Goal(2, d, "W1", "speedup", "sa_orm", ">=", w1), Goal(2, d, "W3", "speedup", "sa_orm", ">=", w3)]
-    out += [Goal(3, d, "W4", "time_ratio", "bare", "<=", 1.2) for d in ("sqlite", "postgresql", "mysql")]
-    out += [Goal(4, "sqlite", "W5", "throughput_ratio", "sa_orm", ">=", 5.0),
-            Goal(4, "sqlite", "W5", "lock_errors", "", "<=", 0)]
-    for d in ("postgresql", "mysql"):
-        out += [Goal(4, d, "W5", "throughput_ratio", "bare", ">=", 0.95),
-                Goal(4, d, "W5", "p99_ratio", "bare", "<=", 1.1)]
-    out += [Goal(4, d, "W5", "lost_writes", "", "<=", 0) for d in ("sqlite", "postgresql", "mysql")]
+    out += [Goal(3, "sqlite", "W5", "throughput_ratio", "sa_orm", ">=", 5.0)]
+    for d in DIALECTS:
+        out += [Goal(3, d, "W5", "throughput_ratio", "bare", ">=", 1.0),
+                Goal(3, d, "W5", "p99_ratio", "bare", "<=", 1.1),
+                Goal(3, d, "W5", "lost_writes", "", "<=", 0)]
+    out += [Goal(3, "sqlite", "W5", "lock_errors", "", "<=", 0)]
+    for d in DIALECTS:
+        out += [Goal(4, d, "iterate", "iterate_growth", "", "<=", 50.0),
+                Goal(4, d, "iterate", "iterate_time_ratio", "bare", "<=", 1.1)]
+    out += [Goal(5, "sqlite", "processes", "processes_lost_writes", "", "<=", 0),
+            Goal(5, "sqlite", "processes", "processes_lock_errors", "", "<=", 0)]
     return out
 
 
-def evaluate(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per goal measured in this run: value, min-max, and whether it is met."""
+# Why a target is missed when it is, from profiling (--profile, call counts per
+# operation, main-thread CPU time against the bare driver); shown beside each miss.
+_FIXED_COST = ("same round trips/thread hops as the bare driver; the difference is rawdb's own Python work per "
+               "transaction (pool acquire/release, the statement guard, compile/bind lookup, mapping by column "
+               "name): {calls} Python calls per operation against the bare driver's {bare} (--profile {wl})")
+CAUSES: dict[tuple[str, str, str], str] = {
+    ("sqlite", "W1", "time_ratio"): _FIXED_COST.format(calls="~125", bare="~80", wl="W1"),
+    ("postgresql", "W1", "time_ratio"): _FIXED_COST.format(calls="~276", bare="~233", wl="W1 --dialect postgresql"),
+    ("mysql", "W1", "time_ratio"): _FIXED_COST.format(calls="~1,440", bare="~1,356", wl="W1 --dialect mysql"),
+    ("postgresql", "W2", "time_ratio"): "same 4 round trips as asyncpg on one connection; rawdb's per-statement "
+                                        "guard and pool work (--profile W2 --dialect postgresql)",
+    ("postgresql", "W3", "time_ratio"): "asyncpg hands jsonb over as text, which rawdb decodes per row; the bare "
+                                        "contender's binary jsonb codec decodes inside asyncpg",
+    ("sqlite", "W4", "time_ratio"): "copy_records adapts column by column: one type scan per value (C) and two "
+                                    "transposes of the 10,000 rows; the bare contender formats its rows by hand",
+    ("postgresql", "W4", "time_ratio"): "copy_records scans every value's type (set(map(type)), ~10 ms per "
+                                        "10,000 task rows) and transposes the rows twice; the bare contender "
+                                        "hands COPY its astuple rows unchecked",
+    ("mysql", "W4", "time_ratio"): "copy_records' per-value type scan and transposes, against hand-built rows",
+    ("sqlite", "iterate", "iterate_time_ratio"): "async for calls RowStream.__anext__ (a coroutine) per row; the "
+                                                 "driver's cursor is read chunk by chunk in a plain for loop",
+    ("postgresql", "iterate", "iterate_time_ratio"): "a coroutine per row for async for (RowStream.__anext__)",
+    ("mysql", "iterate", "iterate_time_ratio"): "a coroutine per row for async for (RowStream.__anext__)",
+    ("postgresql", "W5", "throughput_ratio"): "rawdb's per-transaction Python work on a CPU-bound event loop "
+                                              "(64 tasks, 2 cores shared with the server)",
+}
+
+
+def evaluate(summaries: dict[str, dict[str, Any]], extras: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per goal measured in this run: value, min-max, whether it is met, and why not."""
+    extras = extras or {}
     rows = []
     for g in goals():
-        summary = summaries.get(g.dialect)
-        if summary is None:
-            continue
-        stats = _measure(g, summary)
+        stats = _measure(g, summaries.get(g.dialect), extras)
         if stats is None:
-            continue  # workload or contender not part of this run
+            continue  # workload, section or contender not part of this run
         value = stats["median"]
         met = value <= g.bound if g.op == "<=" else value >= g.bound
         rows.append({"group": g.group, "dialect": g.dialect, "workload": g.workload,
-                     "target": g.describe(), "bound": g.bound, "op": g.op,
-                     "measured": stats, "met": met})
+                     "target": g.describe(), "bound": g.bound, "op": g.op, "measured": stats, "met": met,
+                     "cause": None if met else CAUSES.get((g.dialect, g.workload, g.metric), "not profiled")})
     return rows
 
 
-def _measure(g: Goal, summary: dict[str, Any]) -> dict[str, float] | None:
+def _total(value: float) -> dict[str, float]:
+    return {"median": value, "min": value, "max": value}
+
+
+def _measure(g: Goal, summary: dict[str, Any] | None, extras: dict[str, Any]) -> dict[str, float] | None:
+    if g.metric.startswith("iterate"):
+        memory = (extras.get("memory") or {}).get(g.dialect)
+        if memory is None:
+            return None
+        s = memory["summary"]
+        if g.metric == "iterate_time_ratio":
+            return s.get("iterate_time_ratio")
+        case = s["cases"].get("rawdb_iterate")
+        return None if case is None else case["peak_growth_mb"]
+    if g.metric.startswith("processes"):
+        processes = extras.get("processes")
+        if not processes:
+            return None
+        many = processes["summary"]["modes"].get("4 processes x 16 tasks")
+        if many is None:
+            return None
+        return _total(float(many["lost_writes_total" if g.metric == "processes_lost_writes" else "lock_errors_total"]))
+    if summary is None:
+        return None
     if g.metric in ("time_ratio", "speedup"):
         wl = summary["workloads"].get(g.workload)
         if wl is None:
             return None
         key = "ratios_to_bare" if g.metric == "time_ratio" else "speedup_of_rawdb"
-        return wl[key].get("rawdb" if g.metric == "time_ratio" else g.other)
+        return wl[key].get("rawdb" if g.metric == "time_ratio" else g.other)  # type: ignore[no-any-return]
     w5 = summary.get("w5")
     if not w5:
         return None
     if g.metric == "throughput_ratio":
-        return w5["rawdb_throughput_ratio"].get(g.other)
+        return w5["rawdb_throughput_ratio"].get(g.other)  # type: ignore[no-any-return]
     if g.metric == "p99_ratio":
-        return w5["rawdb_p99_ratio"].get(g.other)
+        return w5["rawdb_p99_ratio"].get(g.other)  # type: ignore[no-any-return]
     rawdb = w5["contenders"].get("rawdb")
     if rawdb is None:
         return None
-    total = float(rawdb["lost_writes_total" if g.metric == "lost_writes" else "lock_errors_total"])
-    return {"median": total, "min": total, "max": total}
+    return _total(float(rawdb["lost_writes_total" if g.metric == "lost_writes" else "lock_errors_total"]))

@@ -105,11 +105,15 @@ def _is_lock_error(name: str, message: str) -> bool:
     return "lock" in text or "busy" in text
 
 
-async def run_w5(c: Contender, ids: Sequence[str], session_id: str, sizes: Sizes, seed: int
-                 ) -> tuple[W5Run, list[str]]:
-    """64 workers for ``sizes.w5_seconds``; returns the run and the acknowledged task ids."""
+async def run_w5(c: Contender, ids: Sequence[str], session_id: str, sizes: Sizes, seed: int,
+                 latencies: list[float] | None = None) -> tuple[W5Run, list[str]]:
+    """64 workers for ``sizes.w5_seconds``; returns the run and the acknowledged task ids.
+
+    ``latencies``: a list to collect the successful operations' latencies in (seconds),
+    for a p99 over several processes."""
     loop = asyncio.get_running_loop()
-    latencies: list[float] = []
+    if latencies is None:
+        latencies = []
     errors: Counter[str] = Counter()
     examples: dict[str, str] = {}
     acknowledged: list[str] = []
