@@ -129,7 +129,12 @@ def _scalar_converter(annotation: Any) -> Converter:
             return json(value)
         return value
 
+    _scalars.add(convert)
     return convert
+
+
+# The int/float converters: the generated mapper calls them only for text.
+_scalars: set[Converter] = set()
 
 
 def _convert_with(annotation: Any) -> Converter:
@@ -161,9 +166,13 @@ def field_converter(annotation: Any, profile: ValueProfile) -> Converter | None:
 
 
 Check = tuple[str, int, Converter | None, Any]
-# Per shape: the mapper with conversions inlined for the common values, the general
-# one (the same when nothing is inlined that could refuse a value), the checks.
-_shapes: dict[tuple[type, tuple[str, ...], str], tuple[RowMapper, RowMapper, list[Check]]] = {}
+# Per shape: the one-row mapper with conversions inlined for the common values, the
+# general one-row mapper (the same function when nothing inlined could refuse a
+# value), each also as a whole-list function (construction inside one comprehension:
+# no call per row), and the checks that name a column that does not fit.
+ListMapper = Callable[[Sequence[Any]], list[Any]]
+_shapes: dict[tuple[type, tuple[str, ...], str],
+              tuple[RowMapper, RowMapper, ListMapper, ListMapper, list[Check]]] = {}
 
 
 def map_rows(into: type[T], columns: Sequence[str], profile: ValueProfile, rows: Sequence[Any]) -> list[T]:
@@ -175,14 +184,14 @@ def map_rows(into: type[T], columns: Sequence[str], profile: ValueProfile, rows:
     shape = _shapes.get(key)
     if shape is None:
         shape = _shapes[key] = _build_mapper(into, key[1], profile)
-    quick, fast, checks = shape
+    quick, fast, quick_all, fast_all, checks = shape
     if quick is not fast:
         try:
-            return [quick(row) for row in rows]
+            return quick_all(rows)
         except Exception:
             pass  # a value the inlined parse does not cover (SQLite text with an offset): the general mapper decides
     try:
-        return [fast(row) for row in rows]
+        return fast_all(rows)
     except Exception as exc:
         for row in rows:
             try:
@@ -204,7 +213,7 @@ def map_row(into: type[T], columns: Sequence[str], profile: ValueProfile, row: A
 
 
 def _build_mapper(into: type[Any], columns: tuple[str, ...], profile: ValueProfile
-                  ) -> tuple[RowMapper, RowMapper, list[Check]]:
+                  ) -> tuple[RowMapper, RowMapper, ListMapper, ListMapper, list[Check]]:
     if not (isinstance(into, type) and issubclass(into, msgspec.Struct)):
         raise MappingError(f"into= must be a msgspec.Struct type, got {into!r}")
     info = mi.type_info(into)
@@ -258,6 +267,9 @@ def _build_mapper(into: type[Any], columns: tuple[str, ...], profile: ValueProfi
                     quick = f"(None if ({v} := row[{idx}]) is None else _fi({v} + '+00:00'))"
                 else:
                     quick = expr
+            elif conv in _scalars:
+                # A number as it is; text (a JSON column) decoded by the converter.
+                expr = quick = f"(_c{idx}({v}) if isinstance({v} := {expr}, str) else {v})"
             elif conv in _json_decoders:
                 env[f"_d{idx}"] = _json_decoders[conv]
                 expr = quick = (f"(_d{idx}({v}) if ({v} := {expr}).__class__ is str else "
@@ -267,12 +279,14 @@ def _build_mapper(into: type[Any], columns: tuple[str, ...], profile: ValueProfi
         args.append(expr if all_positional else f"{f.name}={expr}")
         quick_args.append(quick if all_positional else f"{f.name}={quick}")
         checks.append((f.encode_name, idx, conv, annotation))
-    source = f"def _map(row):\n    return _T({', '.join(args)})\n"
-    exec(source, env)
+    call, quick_call = f"_T({', '.join(args)})", f"_T({', '.join(quick_args)})"
+    exec(f"def _map(row):\n    return {call}\n\n"
+         f"def _map_all(rows):\n    return [{call} for row in rows]\n", env)
     if quick_args == args:
-        return env["_map"], env["_map"], checks
-    exec(f"def _quick(row):\n    return _T({', '.join(quick_args)})\n", env)
-    return env["_quick"], env["_map"], checks
+        return env["_map"], env["_map"], env["_map_all"], env["_map_all"], checks
+    exec(f"def _quick(row):\n    return {quick_call}\n\n"
+         f"def _quick_all(rows):\n    return [{quick_call} for row in rows]\n", env)
+    return env["_quick"], env["_map"], env["_quick_all"], env["_map_all"], checks
 
 
 def _diagnose(into: type, row: Any, checks: list[Check], exc: Exception) -> None:

@@ -284,22 +284,26 @@ class Session:
             holder.stream = me[0]
             holder.stream_abandoned = False
             stream = self._conn.stream(text, args, _ITERATE_CHUNK)
+            no_timer = self._pool._statement_timeout is None
             while True:
                 holder.busy = True
                 try:
-                    async with self._pool.statement_timer():
+                    if no_timer:
                         rows, columns = await stream.__anext__()
+                    else:
+                        async with self._pool.statement_timer():
+                            rows, columns = await stream.__anext__()
                 except StopAsyncIteration:
                     return
                 except BaseException as exc:
                     raise self._fail(exc)
                 holder.busy = False
+                # One chunk per step: RowStream hands its rows out, so the generator
+                # is resumed once per chunk, not once per row.
                 if into is not None:
-                    for obj in map_rows(into, columns, self._dialect.values, rows):
-                        yield obj
+                    yield map_rows(into, columns, self._dialect.values, rows)
                 else:
-                    for row in self._plain_rows(rows, columns):
-                        yield row
+                    yield self._plain_rows(rows, columns)
         finally:
             try:
                 if stream is not None and not holder.broken:
@@ -360,19 +364,28 @@ class Session:
 class RowStream:
     """The async iterator ``iterate()`` returns; also an async context manager."""
 
-    __slots__ = ("_agen", "_holder", "_me")
+    __slots__ = ("_agen", "_chunk", "_holder", "_me", "_next")
 
     def __init__(self, session: Session, sql: str, params: Params, into: type[Any] | None) -> None:
         self._holder = session._holder
         self._me: list[AsyncGenerator[Any, None]] = []
         self._agen = session._stream(sql, params, into, self._me)
         self._me.append(self._agen)
+        self._chunk: list[Any] = []  # the rows of the current chunk (never empty once fetched)
+        self._next = 0
 
     def __aiter__(self) -> RowStream:
         return self
 
     async def __anext__(self) -> Any:
-        return await self._agen.__anext__()
+        i = self._next
+        chunk = self._chunk
+        if i < len(chunk):
+            self._next = i + 1
+            return chunk[i]
+        self._chunk = chunk = await self._agen.__anext__()
+        self._next = 1
+        return chunk[0]
 
     async def aclose(self) -> None:
         await self._agen.aclose()
