@@ -87,6 +87,15 @@ def _where(site: tuple[str, int] | None) -> str:
     return f"{site[0]}:{site[1]}" if site else "unknown"
 
 
+class _AcquireExpired(Exception):
+    """A waiter's acquire_timeout passed (set by its timer; becomes PoolTimeout)."""
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(_AcquireExpired())
+
+
 class Slot:
     """Interchangeable connections of one role, with their FIFO waiters."""
 
@@ -485,13 +494,17 @@ class Pool:
         if max_waiting is not None and sum(1 for w in slot.waiters if not w.done()) >= max_waiting:
             self._timeouts_total += 1
             raise PoolTimeout(self._timeout_message(slot, f"max_waiting={max_waiting} tasks already wait"))
-        waiter: asyncio.Future[Holder] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Holder] = loop.create_future()
         slot.waiters.append(waiter)
         slot.grow()
+        # The deadline as a timer that fails the waiter, not asyncio.timeout_at(): the
+        # same moment, without that context manager's pure-Python layers on every
+        # acquire that has to wait (most of them under load).
+        timer = loop.call_at(self._loop_deadline(deadline), _expire, waiter)
         try:
-            async with asyncio.timeout_at(self._loop_deadline(deadline)):
-                return await waiter
-        except TimeoutError:
+            return await waiter
+        except _AcquireExpired:
             self._reclaim(slot, waiter)
             self._timeouts_total += 1
             raise PoolTimeout(self._timeout_message(
@@ -500,6 +513,8 @@ class Pool:
         except BaseException:
             self._reclaim(slot, waiter)
             raise
+        finally:
+            timer.cancel()
 
     def _reclaim(self, slot: Slot, waiter: asyncio.Future[Holder]) -> None:
         """A waiter gave up; if a connection reached it meanwhile, pass it on."""
