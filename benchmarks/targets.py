@@ -74,6 +74,11 @@ def goals() -> list[Goal]:
 _FIXED_COST = ("same round trips/thread hops as the bare driver; the difference is rawdb's own Python work per "
                "transaction (pool acquire/release, the statement guard, compile/bind lookup, mapping by column "
                "name): {calls} Python calls per operation against the bare driver's {bare} (--profile {wl})")
+_SQLITE_W5 = ("reads: a rawdb read-only transaction runs BEGIN and COMMIT around the SELECT (two statements "
+              "and a second job for the reader's worker thread) where the bare reader runs one autocommit SELECT; "
+              "without them rawdb reaches 0.82x the bare throughput on reads alone instead of 0.69x. The rest is "
+              "rawdb's per-transaction Python work on the one event loop, which shares the GIL with 10 worker "
+              "threads. Not pool fairness: bare_fair (FIFO readers, as rawdb's) is as fast as bare")
 CAUSES: dict[tuple[str, str, str], str] = {
     ("sqlite", "W1", "time_ratio"): _FIXED_COST.format(calls="~125", bare="~80", wl="W1"),
     ("postgresql", "W1", "time_ratio"): _FIXED_COST.format(calls="~276", bare="~233", wl="W1 --dialect postgresql"),
@@ -94,6 +99,14 @@ CAUSES: dict[tuple[str, str, str], str] = {
     ("mysql", "iterate", "iterate_time_ratio"): "a coroutine per row for async for (RowStream.__anext__)",
     ("postgresql", "W5", "throughput_ratio"): "rawdb's per-transaction Python work on a CPU-bound event loop "
                                               "(64 tasks, 2 cores shared with the server)",
+    ("sqlite", "W2", "time_ratio"): "same 3 hops as sqlite3's implicit BEGIN IMMEDIATE; rawdb's per-statement "
+                                    "guard, bind and pool work (--profile W2)",
+    ("mysql", "W2", "time_ratio"): "same 3 round trips as aiomysql with autocommit off; rawdb's per-statement "
+                                   "guard, bind and pool work (--profile W2 --dialect mysql)",
+    ("sqlite", "W5", "throughput_ratio"): _SQLITE_W5,
+    ("sqlite", "W5", "p99_ratio"): _SQLITE_W5,
+    ("mysql", "W5", "throughput_ratio"): "rawdb's per-transaction Python work (~85 calls more per request than "
+                                         "aiomysql) on an event loop that PyMySQL's pure-Python protocol keeps busy",
 }
 
 

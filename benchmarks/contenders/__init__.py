@@ -10,7 +10,9 @@ from benchmarks.databases import Target
 # bare_lax: the bare driver minus a guarantee rawdb keeps (see contenders/bare.py);
 # measured only where that changes anything.
 # rawdb_normal: rawdb with SQLite's synchronous=NORMAL; W2 and W5 on SQLite only.
-ORDER = ("rawdb", "rawdb_normal", "bare", "bare_lax", "sa_orm", "sa_orm_objects", "sa_core")
+# bare_fair: the bare SQLite pool handing readers out first come, first served, as
+# rawdb's does (W5 only).
+ORDER = ("rawdb", "rawdb_normal", "bare", "bare_lax", "bare_fair", "sa_orm", "sa_orm_objects", "sa_core")
 
 
 def sqlalchemy_missing() -> str | None:
@@ -32,6 +34,8 @@ def make(key: str, target: Target) -> Contender:
         return BareContender.for_target(target)
     if key == "bare_lax":
         return BareContender.for_target(target, lax=True)
+    if key == "bare_fair":
+        return BareContender.for_target(target, fair=True)
     from benchmarks.contenders import sqlalchemy as sa
 
     classes: dict[str, type[Contender]] = {

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -63,9 +64,10 @@ def _json_text(value: Any) -> str | None:
 class BareContender(Contender):
     key = "bare"
     lax = False  # the variant that gives up a guarantee for speed (``bare_lax``)
+    fair = False  # the variant whose pool is first come, first served, as rawdb's (``bare_fair``)
 
     @staticmethod
-    def for_target(target: Any, *, lax: bool = False) -> BareContender:
+    def for_target(target: Any, *, lax: bool = False, fair: bool = False) -> BareContender:
         cls: type[BareContender] = {"sqlite": BareSQLite, "postgresql": BarePostgres,
                                     "mysql": BareMySQL}[target.dialect]
         contender = cls(target)
@@ -73,11 +75,41 @@ class BareContender(Contender):
             contender.lax = True
             contender.key = "bare_lax"  # type: ignore[misc]
             contender.workloads = cls.lax_workloads  # type: ignore[misc]
+        if fair:
+            contender.fair = True
+            contender.key = "bare_fair"  # type: ignore[misc]
+            contender.workloads = cls.fair_workloads  # type: ignore[misc]
         return contender
 
-    # What the lax variant changes, and so where it is worth measuring.
+    # What the lax and fair variants change, and so where they are worth measuring.
     lax_workloads: frozenset[str] = frozenset()
     lax_setup = ""
+    fair_workloads: frozenset[str] = frozenset()
+
+
+class _FairReaders:
+    """Connections handed out first come, first served: a released one goes to the
+    longest waiter, never back to a task that asks again at once (asyncio.Queue lets
+    that task take it, and the woken waiter queues again at the back)."""
+
+    def __init__(self) -> None:
+        self.idle: list[Any] = []
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+
+    async def get(self) -> Any:
+        if self.idle and not self.waiters:
+            return self.idle.pop()
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return await waiter
+
+    def put_nowait(self, conn: Any) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self.idle.append(conn)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
@@ -303,23 +335,28 @@ def _sqlite_record(t: Task) -> tuple[Any, ...]:
 class BareSQLite(BareContender):
     sql = _Statements("qmark")
     lax_workloads = frozenset({"W2", "W4", "W5"})
+    fair_workloads = frozenset({"W5"})
     lax_setup = "the same with PRAGMA synchronous = NORMAL (a power loss may drop the last commits)"
 
     def __init__(self, target: Any) -> None:
         super().__init__(target)
         self._writer: aiosqlite.Connection | None = None
-        self._readers: asyncio.LifoQueue[aiosqlite.Connection] = asyncio.LifoQueue()
+        self._readers: asyncio.LifoQueue[aiosqlite.Connection] | _FairReaders = asyncio.LifoQueue()
         self._all: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()
 
     @property
     def label(self) -> str:
-        return "aiosqlite (synchronous=NORMAL)" if self.lax else "aiosqlite"
+        if self.lax:
+            return "aiosqlite (synchronous=NORMAL)"
+        return "aiosqlite (FIFO readers)" if self.fair else "aiosqlite"
 
     @property
     def setup(self) -> str:
         if self.lax:
             return self.lax_setup
+        if self.fair:
+            return "the same, with the readers handed out first come, first served (as rawdb's pool)"
         return (f"WAL; writer isolation_level='IMMEDIATE' (sqlite3's implicit BEGIN), reads one statement on a "
                 f"query_only connection; W1-W4: 1 writer + 1 reader, W5: 1 writer (asyncio.Lock) + "
                 f"{SQLITE_READERS} readers")
@@ -337,7 +374,7 @@ class BareSQLite(BareContender):
         return db
 
     async def open(self, *, concurrent: bool) -> None:
-        self._readers = asyncio.LifoQueue()
+        self._readers = _FairReaders() if self.fair else asyncio.LifoQueue()
         self._write_lock = asyncio.Lock()
         self._writer = await self._connect(reader=False)
         for _ in range(SQLITE_READERS if concurrent else 1):
