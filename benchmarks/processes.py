@@ -106,7 +106,7 @@ async def run_processes(quick: bool, progress: Progress) -> list[ProcessRun]:
 
 async def _run_mode(target: Target, admin: Any, mode: str, processes: int, tasks: int, seconds: float,
                     seed: int) -> ProcessRun:
-    start_at = time.time() + 2.0  # every process imports and opens its pool first, then all start together
+    start_at = time.time() + 3.0  # every process imports and opens its pool first, then all start together
     sessions = [f"mp-{processes}x{tasks}-{seed}-{k}" for k in range(processes)]
     children = [
         await asyncio.create_subprocess_exec(
