@@ -48,7 +48,6 @@ PAIRED = ("rawdb_iterate", "bare_cursor")
 UTC = dt.UTC
 
 DASH = "\u2013"  # en dash, for ranges
-TIMES = "\u00d7"
 
 
 class Item(msgspec.Struct):
