@@ -137,6 +137,14 @@ def _scalar_converter(annotation: Any) -> Converter:
 _scalars: set[Converter] = set()
 
 
+def _exact_scalar(annotation: Any) -> type | None:
+    """``int`` or ``float`` when the field is one of them (or it or None)."""
+    for exact in (int, float):
+        if annotation is exact or annotation == (exact | None):
+            return exact
+    return None
+
+
 def _convert_with(annotation: Any) -> Converter:
     def convert(value: Any) -> Any:
         return None if value is None else msgspec.convert(value, annotation)
@@ -268,8 +276,15 @@ def _build_mapper(into: type[Any], columns: tuple[str, ...], profile: ValueProfi
                 else:
                     quick = expr
             elif conv in _scalars:
-                # A number as it is; text (a JSON column) decoded by the converter.
-                expr = quick = f"(_c{idx}({v}) if isinstance({v} := {expr}, str) else {v})"
+                # A number as it is; text (a JSON column) decoded by the converter. The
+                # exact-class test (no call) passes the common case; anything else (None,
+                # an int for a float field, text) goes through the converter.
+                exact = _exact_scalar(annotation)
+                if exact is None:
+                    expr = quick = f"(_c{idx}({v}) if isinstance({v} := {expr}, str) else {v})"
+                else:
+                    env[exact.__name__] = exact
+                    expr = quick = f"({v} if ({v} := {expr}).__class__ is {exact.__name__} else _c{idx}({v}))"
             elif conv in _json_decoders:
                 env[f"_d{idx}"] = _json_decoders[conv]
                 expr = quick = (f"(_d{idx}({v}) if ({v} := {expr}).__class__ is str else "

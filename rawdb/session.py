@@ -298,12 +298,14 @@ class Session:
                 except BaseException as exc:
                     raise self._fail(exc)
                 holder.busy = False
-                # One chunk per step: RowStream hands its rows out, so the generator
-                # is resumed once per chunk, not once per row.
+                # A chunk is mapped in one call; its rows are then handed out by this
+                # generator's own C-level __anext__ (see RowStream).
                 if into is not None:
-                    yield map_rows(into, columns, self._dialect.values, rows)
+                    items = map_rows(into, columns, self._dialect.values, rows)
                 else:
-                    yield self._plain_rows(rows, columns)
+                    items = self._plain_rows(rows, columns)
+                for item in items:
+                    yield item
         finally:
             try:
                 if stream is not None and not holder.broken:
@@ -362,30 +364,26 @@ class Session:
 
 
 class RowStream:
-    """The async iterator ``iterate()`` returns; also an async context manager."""
+    """The async iterator ``iterate()`` returns; also an async context manager.
 
-    __slots__ = ("_agen", "_chunk", "_holder", "_me", "_next")
+    ``async for`` takes ``__anext__`` from the type and calls it once per row. Here it
+    is an instance slot holding the row generator's own ``__anext__`` (implemented in
+    C), so a row costs no Python frame beyond the generator's resumption: a Python
+    ``async def __anext__`` would create a coroutine per row, a third of the time per
+    row of a streamed read. The loop holds this object, not the generator, so that
+    leaving the loop drops it at once (see ``__del__``)."""
+
+    __slots__ = ("__anext__", "_agen", "_holder")
 
     def __init__(self, session: Session, sql: str, params: Params, into: type[Any] | None) -> None:
         self._holder = session._holder
-        self._me: list[AsyncGenerator[Any, None]] = []
-        self._agen = session._stream(sql, params, into, self._me)
-        self._me.append(self._agen)
-        self._chunk: list[Any] = []  # the rows of the current chunk (never empty once fetched)
-        self._next = 0
+        me: list[AsyncGenerator[Any, None]] = []
+        self._agen = session._stream(sql, params, into, me)
+        me.append(self._agen)
+        self.__anext__: Callable[[], Awaitable[Any]] = self._agen.__anext__
 
     def __aiter__(self) -> RowStream:
         return self
-
-    async def __anext__(self) -> Any:
-        i = self._next
-        chunk = self._chunk
-        if i < len(chunk):
-            self._next = i + 1
-            return chunk[i]
-        self._chunk = chunk = await self._agen.__anext__()
-        self._next = 1
-        return chunk[0]
 
     async def aclose(self) -> None:
         await self._agen.aclose()
