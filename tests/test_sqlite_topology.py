@@ -113,10 +113,11 @@ async def test_readonly_runs_on_a_reader_beside_the_writer(isolated: Isolated, d
 
 
 async def test_reader_transactions_end_before_the_next_use(isolated: Isolated, dialect: str) -> None:
-    """A reader's COMMIT is queued, not awaited: still, every read-only transaction
-    starts a fresh snapshot (sees the write committed just before it), no reader
-    is left inside a transaction, and a TRUNCATE checkpoint (which must wait for
-    every reader's snapshot to be released) completes."""
+    """A reader's end of transaction travels with its next statement instead of
+    being awaited: still, every read-only transaction starts a fresh snapshot (sees
+    the write committed just before it), no reader is left inside a transaction,
+    and a TRUNCATE checkpoint (which must wait for every reader's snapshot to be
+    released) completes."""
     require_sqlite(dialect)
     async with await isolated.pool(max_size=2, acquire_timeout=5, busy_timeout=2) as pool:
         await make_counter(pool)
@@ -137,6 +138,31 @@ async def test_reader_transactions_end_before_the_next_use(isolated: Isolated, d
                 await tx.fetch_val("SELECT no_such_column FROM counter")
         assert await counter_value(pool) == 50
         assert len(readers) == 1  # one reader served them all: none was left dirty and replaced
+
+
+async def test_an_idle_reader_releases_its_snapshot(isolated: Isolated, dialect: str) -> None:
+    """The deferred end of a read transaction must not pin the WAL: a reader left
+    idle after a read lets a checkpoint copy every frame written since, shortly
+    after (polled against a deadline, not slept for)."""
+    require_sqlite(dialect)
+    async with await isolated.pool(max_size=2) as pool:
+        await make_counter(pool)
+        assert await counter_value(pool) == 0  # the reader's snapshot predates the writes below
+        other = sqlite3.connect(sqlite_path(isolated), timeout=0, isolation_level=None)
+        try:
+            for _ in range(20):
+                await increment(pool)
+            deadline = asyncio.get_running_loop().time() + 5
+            while True:
+                busy, log, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if busy == 0 and log == done:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, (
+                    f"a reader still holds an old snapshot: {done} of {log} WAL frames checkpointed")
+                await asyncio.sleep(0.01)
+        finally:
+            other.close()
+        assert await counter_value(pool) == 20
 
 
 async def test_reader_commit_that_can_fail_is_awaited(isolated: Isolated, dialect: str) -> None:

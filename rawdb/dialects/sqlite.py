@@ -4,16 +4,16 @@ Every aiosqlite call is a hop to the connection's thread and back, which dominat
 a short request. So each call here runs a small closure in that thread doing all of
 its work at once (execute + fetch + description), and transaction control is
 deferred: ``BEGIN IMMEDIATE`` travels with the first statement, a transaction that
-ran nothing commits without a hop, and a reader's COMMIT is queued without waiting
-for its answer. A request-shaped transaction costs two hops (a read-only one, one)
-where plain aiosqlite usage costs four.
+ran nothing commits without a hop, and a reader's end of transaction travels with
+its next statement (or is sent on its own once the reader has sat idle briefly).
+A request-shaped transaction costs two hops (a read-only one, one) where plain
+aiosqlite usage costs four.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import operator
 import sqlite3
 from collections.abc import AsyncGenerator, Sequence
@@ -53,6 +53,13 @@ from rawdb.mapping import ValueProfile, int_to_bool, text_to_datetime
 from rawdb.sqlite_pragmas import pragma_statements
 
 _NO_COLUMNS: Columns = ()
+# In a connection's pending statements: end the reader's previous read transaction
+# (compared by identity; run by _t_pending, never sent as SQL).
+_END_READ = "-- rawdb: end the previous read transaction"
+# How long a reader may sit idle with its last read transaction still open. Its
+# snapshot holds back WAL checkpoints (and a TRUNCATE checkpoint waits for it), so
+# briefly; a reader in steady use never waits this long between transactions.
+_IDLE_END_AFTER = 0.02
 _name_of = operator.itemgetter(0)  # a column's name in a DB-API description (in C, not a generator)
 
 
@@ -62,8 +69,8 @@ def _columns(cursor: sqlite3.Cursor) -> Columns:
 
 
 class SQLiteConnection(DriverConnection):
-    __slots__ = ("_changes_at_begin", "_closed", "_db", "_end_queued", "_memory", "_pending", "_pragmas",
-                 "_query_only", "_raw", "_reader", "_stopping")
+    __slots__ = ("_changes_at_begin", "_closed", "_db", "_end_queued", "_end_timer", "_memory", "_pending",
+                 "_pragmas", "_query_only", "_raw", "_reader", "_stopping")
 
     def __init__(self, db: aiosqlite.Connection, memory: bool, reader: bool, pragmas: tuple[str, ...] = ()) -> None:
         self._db = db
@@ -74,6 +81,7 @@ class SQLiteConnection(DriverConnection):
         self._pending: tuple[str, ...] = ()
         self._query_only = False  # set on this writer for a read-only transaction: undo at its end
         self._end_queued = False
+        self._end_timer: asyncio.TimerHandle | None = None
         self._changes_at_begin = 0
         self._closed = False
         self._stopping: asyncio.Future[Any] | None = None
@@ -90,41 +98,44 @@ class SQLiteConnection(DriverConnection):
         return pending
 
     # The closures below run in the connection's worker thread.
-    def _t_execute(self, pending: tuple[str, ...], sql: str, args: Sequence[Any]) -> int:
+    def _t_pending(self, pending: tuple[str, ...]) -> None:
         raw = self._raw
         for stmt in pending:
-            raw.execute(stmt)
-        return raw.execute(sql, args).rowcount
+            if stmt is _END_READ:
+                self._t_end_read()
+            else:
+                raw.execute(stmt)
+
+    def _t_execute(self, pending: tuple[str, ...], sql: str, args: Sequence[Any]) -> int:
+        if pending:
+            self._t_pending(pending)
+        return self._raw.execute(sql, args).rowcount
 
     def _t_executemany(self, pending: tuple[str, ...], sql: str, args: Sequence[Sequence[Any]]) -> int:
-        raw = self._raw
-        for stmt in pending:
-            raw.execute(stmt)
-        return raw.executemany(sql, args).rowcount
+        if pending:
+            self._t_pending(pending)
+        return self._raw.executemany(sql, args).rowcount
 
     def _t_fetch(self, pending: tuple[str, ...], sql: str, args: Sequence[Any]) -> tuple[list[Any], Columns]:
-        raw = self._raw
-        for stmt in pending:
-            raw.execute(stmt)
-        cursor = raw.execute(sql, args)
+        if pending:
+            self._t_pending(pending)
+        cursor = self._raw.execute(sql, args)
         return cursor.fetchall(), _columns(cursor)
 
     def _t_fetchrow(self, pending: tuple[str, ...], sql: str, args: Sequence[Any]) -> tuple[Any, Columns]:
-        raw = self._raw
-        for stmt in pending:
-            raw.execute(stmt)
-        cursor = raw.execute(sql, args)
+        if pending:
+            self._t_pending(pending)
+        cursor = self._raw.execute(sql, args)
         row = cursor.fetchone()
         cursor.close()
         return row, _columns(cursor)
 
-    def _t_end_read(self, statement: str) -> None:
+    def _t_end_read(self) -> None:
+        # A read transaction that changed nothing: COMMIT and ROLLBACK are the same
+        # here; ROLLBACK cannot be refused for a lock.
         raw = self._raw
         if raw.in_transaction:
-            try:
-                raw.execute(statement)
-            except sqlite3.Error:
-                raw.execute("ROLLBACK")  # if this fails too, the next BEGIN reports it
+            raw.execute("ROLLBACK")
 
     def _t_commit(self) -> None:
         raw = self._raw
@@ -156,8 +167,8 @@ class SQLiteConnection(DriverConnection):
             self._raw.execute(stmt)
 
     def _t_open_cursor(self, pending: tuple[str, ...], sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
-        for stmt in pending:
-            self._raw.execute(stmt)
+        if pending:
+            self._t_pending(pending)
         return self._raw.execute(sql, args)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
@@ -207,31 +218,43 @@ class SQLiteConnection(DriverConnection):
 
     def _unsent(self) -> bool:
         """The transaction never ran a statement: there is nothing to end."""
-        if not self._pending:
+        pending = self._pending
+        if not pending or pending == (_END_READ,):
             return False
-        self._pending = ()
+        # A previous read's end still travels with the next statement.
+        self._pending = (_END_READ,) if pending[0] is _END_READ else ()
         self._query_only = False  # its PRAGMA was pending too
         return True
 
-    def _queue_reader_end(self, statement: str) -> bool:
-        if (self._reader and self._db._running
+    def _defer_reader_end(self) -> bool:
+        if (self._reader and not self._closed
                 and self._raw.total_changes == self._changes_at_begin):
             # A reader's transaction that changed no row (query_only, unless the user
             # turned it off): ending it only releases its snapshot, and there is no
-            # outcome to wait for. Queue it without an answer (no hop back to the event
-            # loop); the worker runs it before this connection's next call.
-            self._end_queued = True
-            self._db._tx.put_nowait((None, functools.partial(self._t_end_read, statement)))
+            # outcome to wait for. It travels with this reader's next statement: no
+            # job of its own, no wake-up of the worker thread. A reader that is not
+            # used again soon has it sent on its own (`_end_if_idle`).
+            self._pending = (_END_READ,)
+            if self._end_timer is None:
+                self._end_timer = asyncio.get_running_loop().call_later(_IDLE_END_AFTER, self._end_if_idle)
             return True
         return False
 
+    def _end_if_idle(self) -> None:
+        self._end_timer = None
+        if self._pending == (_END_READ,) and self._db._running:
+            self._pending = ()
+            self._end_queued = True  # until a later call, which the worker runs after it
+            self._db._tx.put_nowait((None, self._t_end_read))  # no answer awaited
+        # Otherwise in use again: its next statement carries the end, if still due.
+
     async def commit(self) -> None:
-        if self._unsent() or self._queue_reader_end("COMMIT"):
+        if self._unsent() or self._defer_reader_end():
             return
         await self._call(self._t_commit)
 
     async def rollback(self) -> None:
-        if self._unsent() or self._queue_reader_end("ROLLBACK"):
+        if self._unsent() or self._defer_reader_end():
             return
         await self._call(self._t_rollback)
 
@@ -303,7 +326,12 @@ class SQLiteConnection(DriverConnection):
 
     @property
     def in_transaction(self) -> bool:
-        return not self._closed and not self._end_queued and self._raw.in_transaction
+        if self._closed or self._end_queued:
+            return False
+        pending = self._pending
+        if pending and pending[0] is _END_READ:
+            return False  # ended; the statement that ends it travels with the next call
+        return self._raw.in_transaction
 
     def interrupt(self) -> None:
         self._raw.interrupt()
