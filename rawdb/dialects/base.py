@@ -16,8 +16,8 @@ import operator
 import os
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any, Literal, TypeGuard
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from typing import Any, Literal, TypeGuard, overload
 
 import msgspec
 
@@ -35,6 +35,7 @@ _DATETIME_OR_NONE = frozenset({dt.datetime, _NONE})
 _UTC_ONLY = frozenset({dt.UTC})
 _tzinfo_of = operator.attrgetter("tzinfo")
 _JSON_CONTAINERS = frozenset({dict, list})
+_ROW_TYPES = frozenset({tuple, list})
 
 _json_encode = msgspec.json.encode
 
@@ -326,18 +327,24 @@ class Dialect(ABC):
 
         return adapt
 
-    def adapt_records(self, records: Sequence[Sequence[Any]], width: int) -> list[tuple[Any, ...]]:
+    def adapt_records(self, records: Sequence[Sequence[Any]], width: int) -> Sequence[Sequence[Any]]:
         """Bulk-insert rows with every value adapted, column by column.
 
         A column is checked once for the types it holds (C-speed ``set(map(type, ...))``)
         and left untouched when they all pass through; only the columns that need it
         are adapted. That is ~3x faster on 10,000 task rows than adapting value by value.
+        When no column changed, the records themselves are returned (lists and tuples
+        are what every driver takes); otherwise rows made from the columns as the
+        driver reads them (`_ColumnRows`).
         """
         if set(map(len, records)) != {width}:
             bad = next(i for i, r in enumerate(records) if len(r) != width)
             raise QueryError(f"copy_records: record {bad} has {len(records[bad])} values for {width} columns")
+        if not width:
+            return []
         columns: list[Sequence[Any]] = list(zip(*records, strict=True))
         adapt, adapt_datetime = self.adapt, self.adapt_datetime
+        changed = False
         for i, column in enumerate(columns):
             types = set(map(type, column))
             if types <= PASSTHROUGH:
@@ -347,20 +354,25 @@ class Dialect(ABC):
                     if set(map(_tzinfo_of, filter(None, column))) <= _UTC_ONLY:
                         # All aware UTC (the usual case): the dialect's form without a
                         # call per value, which was most of a bulk insert's adaptation.
-                        columns[i] = self.adapt_utc_column(column)
+                        adapted = self.adapt_utc_column(column)
                     else:
-                        columns[i] = [None if v is None else adapt_datetime(v) for v in column]
+                        adapted = [None if v is None else adapt_datetime(v) for v in column]
                 elif all(t is _NONE or t in _JSON_CONTAINERS or issubclass(t, msgspec.Struct) for t in types):
                     # json_text inlined: one call per value instead of three on a 10,000-row column
-                    columns[i] = [None if v is None else _json_encode(v).decode() for v in column]
+                    adapted = [None if v is None else _json_encode(v).decode() for v in column]
                 else:
-                    columns[i] = list(map(adapt, column))
+                    adapted = list(map(adapt, column))
             except Exception as exc:
                 refused = _refused_record(adapt, column, i)
                 if refused is None:
                     raise
                 raise refused from exc
-        return list(zip(*columns, strict=True))
+            if adapted is not column:
+                columns[i] = adapted
+                changed = True
+        if not changed and set(map(type, records)) <= _ROW_TYPES:
+            return records
+        return _ColumnRows(columns, len(records))
 
     def adapt_utc_column(self, column: Sequence[dt.datetime | None]) -> Sequence[Any]:
         """`adapt_datetime` over a bulk-insert column whose values are all aware UTC (or None)."""
@@ -373,6 +385,40 @@ class Dialect(ABC):
 
     def describe(self) -> str:
         return self.url.redacted()
+
+
+class _ColumnRows(Sequence[tuple[Any, ...]]):
+    """Bulk-insert rows made from their columns only as the driver reads them.
+
+    A list of row tuples built up front is thousands of containers alive at once,
+    and allocating them sets off the garbage collector again and again, up to full
+    collections of the application's heap: that was most of what turning columns
+    back into rows cost. Iterated, each row exists only while the driver sends it,
+    so none accumulate. Iterating again makes the rows again.
+    """
+
+    __slots__ = ("_columns", "_length")
+
+    def __init__(self, columns: list[Sequence[Any]], length: int) -> None:
+        self._columns = columns
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return zip(*self._columns, strict=True)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Any, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[Any, ...]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[Any, ...] | list[tuple[Any, ...]]:
+        if isinstance(index, slice):
+            return list(zip(*(column[index] for column in self._columns), strict=True))
+        return tuple(column[index] for column in self._columns)
 
 
 def _connect_failure(exc: BaseException) -> str:

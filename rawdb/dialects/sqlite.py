@@ -17,6 +17,7 @@ import datetime as dt
 import operator
 import sqlite3
 from collections.abc import AsyncGenerator, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -341,6 +342,11 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+_isoformat = dt.datetime.isoformat
+
+
 def _sqlite_text(value: dt.datetime) -> str:
     # "YYYY-MM-DD HH:MM:SS.ffffff" in UTC: isoformat (years always four digits) cut
     # before its "+00:00", several times cheaper than strftime on bulk inserts.
@@ -437,8 +443,17 @@ class SQLiteDialect(Dialect):
         return _sqlite_text(value)
 
     def adapt_utc_column(self, column: Sequence[dt.datetime | None]) -> Sequence[Any]:
-        # _sqlite_text inlined (already UTC): two calls per value fewer on a bulk insert.
-        return [None if v is None else v.isoformat(" ", "microseconds")[:26] for v in column]
+        # _sqlite_text's text, all in C and without formatting an offset: isoformat
+        # of an aware value costs twice that of a naive one, and the naive value is
+        # two cheap operations away (subtracting an aware epoch, adding a naive one).
+        present = list(filter(None, column))  # datetimes are never false
+        texts = list(map(_isoformat, map(operator.add, repeat(_NAIVE_EPOCH),
+                                              map(operator.sub, present, repeat(_UTC_EPOCH))),
+                         repeat(" "), repeat("microseconds")))
+        if len(present) == len(column):
+            return texts
+        text = iter(texts)
+        return [None if v is None else next(text) for v in column]
 
     def adapt_float(self, value: float) -> float:
         if value != value:
