@@ -77,7 +77,7 @@ class PoolStats(msgspec.Struct, frozen=True):
 
 
 def _acquire_site() -> tuple[str, int] | None:
-    # Every path is _acquire <- _acquire_and_prepare <- a rawdb caller <- ...: when the
+    # Every path is _acquire (or _acquire_idle) <- _acquire_and_prepare <- a rawdb caller <- ...: when the
     # next frame is outside rawdb (pool.transaction(), pool.connection()), it is the
     # one the walk below would find, for one test instead of three.
     frame: FrameType | None
@@ -422,13 +422,29 @@ class Pool:
                 slot.in_use.add(holder)
             if self._ready(holder) or await self._usable(holder, deadline):
                 break
-        holder.acquired_at = time.monotonic()
+        return self._check_out(holder, site, started)
+
+    def _acquire_idle(self, role: Role) -> Holder | None:
+        """`_acquire` without a coroutine, for the common case: an idle connection that
+        needs no check, and nobody waiting ahead. None sends the caller to `_acquire`."""
+        slot = self._slots[role]
+        if self._closed or not slot.idle or slot.waiters:
+            return None
+        holder = slot.idle[-1]
+        if not self._ready(holder):
+            return None  # _acquire checks it (ping) or replaces it
+        slot.idle.pop()
+        slot.in_use.add(holder)
+        return self._check_out(holder, _acquire_site(), None)
+
+    def _check_out(self, holder: Holder, site: tuple[str, int] | None, started: float | None) -> Holder:
+        holder.acquired_at = now = time.monotonic()
         holder.site = site
         holder.task = asyncio.current_task()
         holder.leak_reported = False
         self._acquired_total += 1
         if self._observer is not None:
-            self._observer.acquired(holder.acquired_at - started)
+            self._observer.acquired(0.0 if started is None else now - started)
         return holder
 
     async def _acquire_and_prepare(self, role: Role, prepare: Callable[[DriverConnection], Awaitable[None]],
@@ -438,7 +454,7 @@ class Pool:
         Nothing has happened on the connection yet, so one the server dropped while
         idle is replaced without bothering the caller."""
         for attempt in range(_BEGIN_ATTEMPTS):
-            holder = await self._acquire(role)
+            holder = self._acquire_idle(role) or await self._acquire(role)
             try:
                 if self._statement_timeout is None:
                     await prepare(holder.conn)

@@ -16,7 +16,7 @@ import operator
 import os
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Literal, TypeGuard, overload
 
 import msgspec
@@ -85,17 +85,20 @@ class DriverConnection(ABC):
 
     __slots__ = ()
 
+    # The statement calls return an awaitable rather than being coroutines themselves:
+    # an adapter that only queues work (SQLite's worker thread) hands back the future
+    # it will resolve, one coroutine layer fewer on every statement.
     @abstractmethod
-    async def execute(self, sql: str, args: Sequence[Any]) -> int: ...
+    def execute(self, sql: str, args: Sequence[Any]) -> Awaitable[int]: ...
 
     @abstractmethod
-    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> int: ...
+    def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> Awaitable[int]: ...
 
     @abstractmethod
-    async def fetch(self, sql: str, args: Sequence[Any]) -> tuple[list[Any], Columns]: ...
+    def fetch(self, sql: str, args: Sequence[Any]) -> Awaitable[tuple[list[Any], Columns]]: ...
 
     @abstractmethod
-    async def fetchrow(self, sql: str, args: Sequence[Any]) -> tuple[Any, Columns]: ...
+    def fetchrow(self, sql: str, args: Sequence[Any]) -> Awaitable[tuple[Any, Columns]]: ...
 
     @abstractmethod
     def stream(self, sql: str, args: Sequence[Any], chunk: int) -> AsyncGenerator[tuple[list[Any], Columns], None]:
